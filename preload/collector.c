@@ -1,0 +1,587 @@
+/* collector.c - blocks, chains and steps become trace records (see collector.h). */
+#define _GNU_SOURCE
+#include "collector.h"
+
+#include "gp_format.h"
+#include "gp_record.h"
+#include "gp_writer.h"
+#include "ialloc.h"
+#include "modules.h"
+#include "stacks.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int gp_state;
+int gp_pid;
+unsigned gp_gen = 1;
+unsigned gp_depth = 64;
+
+__thread struct gp_tls gp_tls __attribute__((tls_model("initial-exec")));
+
+#define BUF_CAP (1u << 20)   /* raw records between two compressions */
+#define ORIGIN_CALLSITE 0x80000000u
+
+static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *buf;
+static size_t buf_len;
+static int out_fd = -1;
+static int writer_ready;
+static struct gp_writer writer;
+static char out_pattern[1024] = "growprof.%e.%p.zst";
+static char out_path[1200];
+static uint64_t t0;
+static uint32_t next_chain = 1, first_chain; /* chain ids; those below first_chain belong to
+                                              * an earlier trace of this process (fork) */
+static uint32_t next_tnum;
+static int fail_reported;
+static int late_done;
+
+/* Cumulative counters of this trace. Relaxed atomics: exact, and no lock on the hot path. */
+static uint64_t n_allocs, n_frees, n_failed, n_steps, n_chains;
+
+static inline void add(uint64_t *c) { __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
+void gp_count_alloc(void) { add(&n_allocs); }
+void gp_count_free(void) { add(&n_frees); }
+
+uint64_t gp_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - t0;
+}
+
+void gp_trace_lock(void) { pthread_mutex_lock(&trace_mu); }
+void gp_trace_unlock(void) { pthread_mutex_unlock(&trace_mu); }
+
+/* ---- allocation-free messages ---- */
+
+static size_t cat(char *dst, size_t pos, size_t cap, const char *s)
+{
+	while (*s && pos + 1 < cap)
+		dst[pos++] = *s++;
+	dst[pos] = 0;
+	return pos;
+}
+
+static size_t cat_u(char *dst, size_t pos, size_t cap, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < 23);
+	while (n > 0 && pos + 1 < cap)
+		dst[pos++] = tmp[--n];
+	dst[pos] = 0;
+	return pos;
+}
+
+void gp_fail(const char *what, int err)
+{
+	gp_state = GP_STATE_OFF;
+	if (__atomic_exchange_n(&fail_reported, 1, __ATOMIC_RELAXED))
+		return;
+	char msg[1600];
+	size_t n = cat(msg, 0, sizeof msg, "growprof: ");
+	n = cat(msg, n, sizeof msg, what);
+	if (err) {
+		n = cat(msg, n, sizeof msg, ": ");
+		const char *d = strerrordesc_np(err); /* untranslated: no allocation */
+		n = cat(msg, n, sizeof msg, d ? d : "error");
+	}
+	n = cat(msg, n, sizeof msg, "; profiling stopped, the program continues\n");
+	int saved = errno;
+	ssize_t wr = write(2, msg, n);
+	(void)wr;
+	errno = saved;
+}
+
+/* ---- the output file ---- */
+
+static size_t exe_name(char *dst, size_t cap)
+{
+	char path[1024];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	if (n <= 0)
+		return cat(dst, 0, cap, "unknown");
+	path[n] = 0;
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	size_t k = 0;
+	for (; *base && k + 1 < cap; base++) /* keep file names tame */
+		dst[k++] = (*base == '/' || *base < ' ') ? '_' : *base;
+	dst[k] = 0;
+	return k;
+}
+
+/* Expand %p, %e and %% of the pattern; `attempt` > 0 adds ".N" before a ".zst" suffix. */
+static void expand_path(char *dst, size_t cap, unsigned attempt)
+{
+	size_t n = 0;
+	char exe[256];
+	exe_name(exe, sizeof exe);
+	for (const char *p = out_pattern; *p && n + 1 < cap; p++) {
+		if (p[0] == '%' && p[1] == 'p') {
+			n = cat_u(dst, n, cap, (uint64_t)gp_pid);
+			p++;
+		} else if (p[0] == '%' && p[1] == 'e') {
+			n = cat(dst, n, cap, exe);
+			p++;
+		} else if (p[0] == '%' && p[1] == '%') {
+			dst[n++] = '%';
+			p++;
+		} else {
+			dst[n++] = *p;
+		}
+	}
+	dst[n] = 0;
+	if (attempt) {
+		char suffix[8] = "";
+		if (n >= 4 && strcmp(dst + n - 4, ".zst") == 0) {
+			n -= 4;
+			memcpy(suffix, ".zst", 5);
+			dst[n] = 0;
+		}
+		n = cat(dst, n, cap, ".");
+		n = cat_u(dst, n, cap, attempt);
+		cat(dst, n, cap, suffix);
+	}
+}
+
+static void *zalloc(void *opaque, size_t n) { (void)opaque; return gp_ialloc(n); }
+static void zfree(void *opaque, void *p) { (void)opaque; gp_ifree(p); }
+
+/* Open the trace file: never over an existing one (an exec'd image with the same name and
+ * pid, a fixed GROWPROF_OUTPUT shared by children). @return 0 or -errno. */
+static int open_output(void)
+{
+	int fd = -1;
+	for (unsigned attempt = 0; attempt < 1000; attempt++) {
+		expand_path(out_path, sizeof out_path, attempt);
+		fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0)
+		return -errno;
+	/* Out of the way of the program's own descriptors (it may have closed 0-2). */
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
+	if (hi < 0)
+		hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	ZSTD_customMem mem = { zalloc, zfree, NULL };
+	int rc = gp_writer_init(&writer, fd, 1, mem);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	out_fd = fd;
+	writer_ready = 1;
+	return 0;
+}
+
+static void put_counts(void)
+{
+	uint8_t *p = buf + buf_len;
+	struct gp_rec r;
+	gp_rec_begin(&r, p);
+	gp_rec_u(&r, __atomic_load_n(&n_allocs, __ATOMIC_RELAXED));
+	gp_rec_u(&r, __atomic_load_n(&n_frees, __ATOMIC_RELAXED));
+	gp_rec_u(&r, __atomic_load_n(&n_failed, __ATOMIC_RELAXED));
+	gp_rec_u(&r, __atomic_load_n(&n_steps, __ATOMIC_RELAXED));
+	gp_rec_u(&r, __atomic_load_n(&n_chains, __ATOMIC_RELAXED));
+	buf_len += gp_rec_end(&r, GP_TAG_COUNTS);
+}
+
+#define COUNTS_MAX (GP_REC_HEADER + 5 * GP_VARINT_MAX)
+
+/* Compress and write the buffer (trace lock held). `end` closes the zstd frame. */
+static void flush_locked(int end)
+{
+	if (gp_state != GP_STATE_ON || !buf)
+		return;
+	if (!late_done && !end)
+		return; /* before our constructor we do not know GROWPROF_OUTPUT yet: keep it */
+	if (!end) /* the final counts precede the END record (gp_finish) */
+		put_counts();
+	if (!writer_ready) {
+		int rc = open_output();
+		if (rc) {
+			char what[1300];
+			size_t n = cat(what, 0, sizeof what, "cannot create trace ");
+			cat(what, n, sizeof what, out_path);
+			gp_fail(what, -rc);
+			return;
+		}
+	}
+	int rc = gp_writer_put(&writer, buf, buf_len, end);
+	buf_len = 0;
+	if (rc) {
+		char what[1300];
+		size_t n = cat(what, 0, sizeof what, "cannot write trace ");
+		cat(what, n, sizeof what, out_path);
+		gp_fail(what, -rc);
+	}
+}
+
+uint8_t *gp_trace_reserve(size_t max)
+{
+	if (gp_state != GP_STATE_ON || !buf)
+		return NULL;
+	if (buf_len + max + COUNTS_MAX > BUF_CAP) {
+		flush_locked(0);
+		if (gp_state != GP_STATE_ON)
+			return NULL;
+		if (buf_len + max + COUNTS_MAX > BUF_CAP) {
+			/* Still no room: we are before our constructor and must keep everything. */
+			gp_fail("trace buffer full before start-up finished", 0);
+			return NULL;
+		}
+	}
+	return buf + buf_len;
+}
+
+void gp_trace_commit(size_t n) { buf_len += n; }
+
+/* ---- trace start ---- */
+
+static size_t read_file(const char *path, char *dst, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	size_t n = 0;
+	while (n < cap) {
+		ssize_t k = read(fd, dst + n, cap - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	close(fd);
+	return n;
+}
+
+/* Begin a trace in the (empty) buffer: magic, process, modules. Trace lock held. */
+static void start_trace_locked(void)
+{
+	struct timespec rt, mono;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	t0 = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
+	gp_pid = getpid();
+	buf_len = 0;
+	memcpy(buf, GP_MAGIC, GP_MAGIC_LEN);
+	buf[GP_MAGIC_LEN] = GP_FORMAT_VERSION;
+	buf_len = GP_MAGIC_LEN + 1;
+
+	static char exe[4096], cmd[65536];
+	ssize_t en = readlink("/proc/self/exe", exe, sizeof exe);
+	if (en < 0)
+		en = 0;
+	size_t cn = read_file("/proc/self/cmdline", cmd, sizeof cmd);
+	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + 6 * GP_VARINT_MAX + (size_t)en + cn + 2 * GP_VARINT_MAX);
+	if (!p)
+		return;
+	struct gp_rec r;
+	gp_rec_begin(&r, p);
+	gp_rec_u(&r, (uint64_t)gp_pid);
+	gp_rec_u(&r, (uint64_t)getppid());
+	gp_rec_u(&r, (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec);
+	gp_rec_u(&r, t0);
+	gp_rec_bytes(&r, exe, (size_t)en);
+	gp_rec_bytes(&r, cmd, cn);
+	gp_rec_u(&r, gp_depth);
+	gp_trace_commit(gp_rec_end(&r, GP_TAG_PROCESS));
+	gp_modules_sync_locked();
+}
+
+static void read_env(void)
+{
+	if (!environ)
+		return; /* too early in start-up: gp_init_late reads it again */
+	const char *v = getenv("GROWPROF_DISABLE");
+	if (v && *v && strcmp(v, "0") != 0)
+		gp_state = GP_STATE_OFF;
+	v = getenv("GROWPROF_DEPTH");
+	if (v && *v) {
+		unsigned long d = strtoul(v, NULL, 10);
+		gp_depth = d < 1 ? 1 : d > GP_DEPTH_MAX ? GP_DEPTH_MAX : (unsigned)d;
+	}
+	v = getenv("GROWPROF_OUTPUT");
+	if (v && *v) {
+		size_t n = strlen(v);
+		if (n < sizeof out_pattern)
+			memcpy(out_pattern, v, n + 1);
+	}
+}
+
+int gp_init(void)
+{
+	int s = __atomic_load_n(&gp_state, __ATOMIC_ACQUIRE);
+	if (s == GP_STATE_ON)
+		return 1;
+	if (s == GP_STATE_OFF)
+		return 0;
+	int expect = GP_STATE_UNINIT;
+	if (!__atomic_compare_exchange_n(&gp_state, &expect, GP_STATE_INITING, 0,
+	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		/* Another thread is initializing: wait for it (only possible at the very start). */
+		while (__atomic_load_n(&gp_state, __ATOMIC_ACQUIRE) == GP_STATE_INITING)
+			sched_yield();
+		return __atomic_load_n(&gp_state, __ATOMIC_ACQUIRE) == GP_STATE_ON;
+	}
+	read_env();
+	if (gp_state == GP_STATE_OFF)
+		return 0;
+	uintptr_t lo, hi;
+	gp_modules_self(&lo, &hi);
+	gp_stacks_init(lo, hi);
+	buf = gp_imap(BUF_CAP);
+	if (!buf) {
+		gp_fail("out of memory", ENOMEM);
+		return 0;
+	}
+	gp_trace_lock();
+	__atomic_store_n(&gp_state, GP_STATE_ON, __ATOMIC_RELEASE);
+	start_trace_locked();
+	gp_trace_unlock();
+	return gp_state == GP_STATE_ON;
+}
+
+/* ---- fork ---- */
+
+static void fork_prepare(void)
+{
+	gp_trace_lock();
+	gp_blocks_lock_all();
+	gp_ialloc_lock();
+}
+
+static void fork_parent(void)
+{
+	gp_ialloc_unlock();
+	gp_blocks_unlock_all();
+	gp_trace_unlock();
+}
+
+/* Everything of the parent's trace stays the parent's: the child gets a fresh trace. */
+static void new_trace_locked(void)
+{
+	if (writer_ready)
+		gp_writer_release(&writer);
+	writer_ready = 0;
+	if (out_fd >= 0)
+		close(out_fd);
+	out_fd = -1;
+	n_allocs = n_frees = n_failed = n_steps = n_chains = 0;
+	first_chain = next_chain;
+	gp_gen++;
+	gp_stacks_new_trace();
+	gp_modules_new_trace();
+	start_trace_locked();
+}
+
+static void fork_child(void)
+{
+	gp_ialloc_unlock();
+	gp_blocks_unlock_all();
+	pthread_mutex_init(&trace_mu, NULL);
+	gp_tls.tnum = 0;
+	gp_trace_lock();
+	if (gp_state == GP_STATE_ON)
+		new_trace_locked();
+	gp_trace_unlock();
+}
+
+void gp_init_late(void)
+{
+	gp_init();
+	read_env();
+	if (gp_state == GP_STATE_OFF)
+		return;
+	/* Registering may allocate: done here, outside any hook, it counts as the program's
+	 * allocation both for us and for any interposer in front of us. */
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	gp_trace_lock();
+	late_done = 1;
+	gp_trace_unlock();
+}
+
+void gp_finish(int reason)
+{
+	gp_trace_lock();
+	if (gp_state == GP_STATE_ON && getpid() == gp_pid) {
+		late_done = 1;
+		uint8_t *p = gp_trace_reserve(GP_REC_HEADER + 2 * GP_VARINT_MAX);
+		if (p) {
+			put_counts();
+			p = buf + buf_len;
+			struct gp_rec r;
+			gp_rec_begin(&r, p);
+			gp_rec_u(&r, (uint64_t)reason);
+			gp_rec_u(&r, gp_now());
+			gp_trace_commit(gp_rec_end(&r, GP_TAG_END));
+		}
+		flush_locked(1);
+		if (writer_ready)
+			gp_writer_release(&writer);
+		writer_ready = 0;
+		if (out_fd >= 0)
+			close(out_fd);
+		out_fd = -1;
+		gp_state = GP_STATE_OFF;
+	}
+	gp_trace_unlock();
+}
+
+void gp_restart_after_exec(void)
+{
+	gp_trace_lock();
+	if (gp_state == GP_STATE_OFF && buf && getpid() == gp_pid && !fail_reported) {
+		gp_state = GP_STATE_ON;
+		new_trace_locked();
+	}
+	gp_trace_unlock();
+}
+
+/* ---- the events ---- */
+
+static inline uint32_t tnum(void)
+{
+	if (!gp_tls.tnum)
+		gp_tls.tnum = __atomic_add_fetch(&next_tnum, 1, __ATOMIC_RELAXED);
+	return gp_tls.tnum;
+}
+
+void gp_on_alloc(void *p, size_t size, uint64_t ra)
+{
+	int hot;
+	uint32_t cs = gp_callsite(ra, &hot);
+	struct gp_block b = { (uint64_t)p, size, ORIGIN_CALLSITE | cs, GP_BLOCK_ORIGIN };
+	if (hot) {
+		uint64_t ips[GP_DEPTH_MAX];
+		unsigned n = gp_stack_capture(ips, gp_depth);
+		uint32_t id = n ? gp_stack_intern(ips, n) : 0;
+		if (id)
+			b.ref = id;
+	}
+	if (gp_blocks_put(&b))
+		gp_fail("out of memory for the block table", ENOMEM);
+}
+
+static void end_chain(uint32_t chain)
+{
+	if (chain < first_chain)
+		return; /* began in the parent's trace (before fork): not in ours */
+	gp_trace_lock();
+	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + GP_VARINT_MAX);
+	if (p) {
+		struct gp_rec r;
+		gp_rec_begin(&r, p);
+		gp_rec_u(&r, chain);
+		gp_trace_commit(gp_rec_end(&r, GP_TAG_CHAIN_END));
+	}
+	gp_trace_unlock();
+}
+
+void gp_on_free(void *p)
+{
+	struct gp_block b;
+	if (gp_blocks_take((uint64_t)p, &b) && b.kind == GP_BLOCK_CHAIN)
+		end_chain(b.ref);
+}
+
+void gp_realloc_begin(void *p, struct gp_realloc *r)
+{
+	r->known = gp_blocks_take((uint64_t)p, &r->b);
+	if (!r->known) {
+		/* Not seen allocated (before we were loaded?): the best size we have. */
+		r->b.ptr = (uint64_t)p;
+		r->b.size = malloc_usable_size(p);
+		r->b.ref = ORIGIN_CALLSITE | GP_CALLSITE_NONE;
+		r->b.kind = GP_BLOCK_ORIGIN;
+	}
+	/* glibc's chunk header: IS_MMAPPED is bit 1 of the size word before the block. Read it
+	 * now: after a move the old block is gone. */
+	r->mmapped = (int)(((const size_t *)p)[-1] & 2);
+}
+
+void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r)
+{
+	if (!q) { /* failed: the block and its chain go on unchanged */
+		add(&n_failed);
+		if (r->known && gp_blocks_put(&r->b))
+			gp_fail("out of memory for the block table", ENOMEM);
+		return;
+	}
+	add(&n_steps);
+	uint64_t ips[GP_DEPTH_MAX];
+	unsigned depth = gp_stack_capture(ips, gp_depth);
+	uint64_t old = r->b.size;
+	unsigned flags = 0;
+	if (q != p)
+		flags = GP_STEP_MOVED | (r->mmapped ? GP_STEP_REMAP : 0);
+
+	gp_trace_lock();
+	uint32_t chain;
+	if (r->b.kind == GP_BLOCK_CHAIN && r->b.ref >= first_chain) {
+		chain = r->b.ref;
+	} else {
+		chain = next_chain++;
+		add(&n_chains);
+		uint32_t origin = 0;
+		if (r->b.kind == GP_BLOCK_ORIGIN) {
+			if (r->b.ref & ORIGIN_CALLSITE) {
+				uint32_t cs = r->b.ref & ~ORIGIN_CALLSITE;
+				if (cs != GP_CALLSITE_NONE) {
+					uint64_t ra = gp_callsite_heat(cs);
+					origin = gp_stack_intern_locked(&ra, 1);
+				}
+			} else {
+				origin = gp_stack_intern_id_locked(r->b.ref);
+			}
+		}
+		uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 4 * GP_VARINT_MAX);
+		if (rp) {
+			struct gp_rec rec;
+			gp_rec_begin(&rec, rp);
+			gp_rec_u(&rec, chain);
+			gp_rec_u(&rec, origin);
+			gp_rec_u(&rec, old);
+			gp_rec_u(&rec, gp_now());
+			gp_trace_commit(gp_rec_end(&rec, GP_TAG_CHAIN));
+		}
+	}
+	uint32_t sid = depth ? gp_stack_intern_locked(ips, depth) : 0;
+	uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 7 * GP_VARINT_MAX);
+	if (rp) {
+		struct gp_rec rec;
+		gp_rec_begin(&rec, rp);
+		gp_rec_u(&rec, chain);
+		gp_rec_u(&rec, sid);
+		gp_rec_u(&rec, old);
+		gp_rec_u(&rec, n);
+		gp_rec_u(&rec, flags);
+		gp_rec_u(&rec, gp_now());
+		gp_rec_u(&rec, tnum());
+		gp_trace_commit(gp_rec_end(&rec, GP_TAG_STEP));
+	}
+	gp_trace_unlock();
+
+	struct gp_block nb = { (uint64_t)q, n, chain, GP_BLOCK_CHAIN };
+	if (gp_blocks_put(&nb))
+		gp_fail("out of memory for the block table", ENOMEM);
+}

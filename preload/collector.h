@@ -1,0 +1,74 @@
+/*
+ * collector.h - the profiler's logic behind the interposers: blocks, chains and steps become
+ * trace records. hooks.c calls these after guarding against recursion; everything here can
+ * be driven without LD_PRELOAD.
+ *
+ * Rule for every entry point: never call malloc & co. (use ialloc.h), never print through
+ * stdio, leave errno as it was.
+ */
+#ifndef GP_COLLECTOR_H
+#define GP_COLLECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blocks.h"
+
+enum gp_state {
+	GP_STATE_UNINIT = 0,
+	GP_STATE_INITING,
+	GP_STATE_ON,
+	GP_STATE_OFF, /* disabled, failed, or finished: the program runs on untouched */
+};
+
+extern int gp_state;
+
+/* Bring the collector up (idempotent, thread-safe). @return nonzero if tracing is on. */
+int gp_init(void);
+/* The constructor's part: read the environment, register fork handlers. */
+void gp_init_late(void);
+
+/* A block was allocated by a successful call made from return address `ra`. */
+void gp_on_alloc(void *p, size_t size, uint64_t ra);
+/* The program frees `p` (not NULL); call before the real free so the address cannot be
+ * handed out again to another thread before we forget it. */
+void gp_on_free(void *p);
+
+/* realloc(p, n) with p != NULL and n > 0, in two halves around the real call. */
+struct gp_realloc {
+	struct gp_block b;
+	int known;   /* p was in the table */
+	int mmapped; /* glibc's IS_MMAPPED bit was set before the call */
+};
+void gp_realloc_begin(void *p, struct gp_realloc *r);
+/* q = what the real realloc returned (NULL: failed, p is unchanged). */
+void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r);
+
+/* Counters for allocations and frees that need no record. */
+void gp_count_alloc(void);
+void gp_count_free(void);
+
+/* Write everything out and stop (exit, _exit, exec). */
+void gp_finish(int reason);
+/* exec failed: start a new trace so nothing after it is lost. */
+void gp_restart_after_exec(void);
+
+/* The pid the current trace belongs to (a vfork child has another and must not write). */
+extern int gp_pid;
+
+/* ---- trace emission, for stacks.c and modules.c ---- */
+void gp_trace_lock(void);
+void gp_trace_unlock(void);
+/* Room for a record of at most `max` bytes, or NULL if tracing stopped. Trace lock held. */
+uint8_t *gp_trace_reserve(size_t max);
+void gp_trace_commit(size_t n);
+/* Nanoseconds since the trace began. */
+uint64_t gp_now(void);
+/* Report a problem once on stderr (allocation-free) and stop tracing. */
+void gp_fail(const char *what, int err);
+/* The current trace generation (bumped by every new trace in the same process). */
+extern unsigned gp_gen;
+/* GROWPROF_DEPTH */
+extern unsigned gp_depth;
+
+#endif

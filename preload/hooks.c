@@ -1,0 +1,322 @@
+/*
+ * hooks.c - the interposers, and nothing else: find the real function, guard against
+ * recursion, keep errno, hand over to the collector.
+ *
+ * The real allocator is reached through glibc's __libc_* entry points rather than
+ * dlsym(RTLD_NEXT): dlsym itself allocates, and we must work from the very first allocation
+ * of the process, before any constructor has run. growprof's numbers (remaps, the mmapped
+ * chunk bit) are defined by glibc's malloc anyway.
+ */
+#define _GNU_SOURCE
+#include "collector.h"
+#include "gp_format.h"
+#include "tls.h"
+
+#include <malloc.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
+
+#define RA() ((uint64_t)(uintptr_t)__builtin_return_address(0))
+
+/* Enter the profiler: @return nonzero if this call is to be recorded. */
+static inline int enter(void)
+{
+	if (gp_tls.busy)
+		return 0;
+	if (LIKELY(gp_state == GP_STATE_ON))
+		goto on;
+	if (gp_state == GP_STATE_OFF)
+		return 0;
+	gp_tls.busy = 1;
+	int on = gp_init();
+	gp_tls.busy = 0;
+	if (!on)
+		return 0;
+on:
+	gp_tls.busy = 1;
+	return 1;
+}
+
+static inline void leave(void) { gp_tls.busy = 0; }
+
+static void *record_alloc(void *p, size_t n, uint64_t ra)
+{
+	if (p) {
+		int e = errno;
+		gp_count_alloc();
+		gp_on_alloc(p, n, ra);
+		errno = e;
+	}
+	leave();
+	return p;
+}
+
+EXPORT void *malloc(size_t n)
+{
+	if (!enter())
+		return __libc_malloc(n);
+	return record_alloc(__libc_malloc(n), n, RA());
+}
+
+EXPORT void *calloc(size_t n, size_t m)
+{
+	if (!enter())
+		return __libc_calloc(n, m);
+	/* An overflowing n * m fails inside glibc and is not an allocation. */
+	return record_alloc(__libc_calloc(n, m), n * m, RA());
+}
+
+EXPORT void free(void *p)
+{
+	if (!p || !enter()) {
+		__libc_free(p);
+		return;
+	}
+	int e = errno;
+	/* Forget the block before the real free: once freed, another thread may get the same
+	 * address from malloc and record it, and we must not erase that record. */
+	gp_on_free(p);
+	gp_count_free();
+	__libc_free(p);
+	errno = e;
+	leave();
+}
+
+static void *do_realloc(void *p, size_t n, uint64_t ra)
+{
+	if (!p) /* realloc(NULL, n) is an allocation */
+		return record_alloc(__libc_realloc(NULL, n), n, ra);
+	if (n == 0) { /* glibc frees the block and returns NULL: a free, not a step */
+		int e = errno;
+		gp_on_free(p);
+		gp_count_free();
+		errno = e;
+		void *q = __libc_realloc(p, 0);
+		leave();
+		return q;
+	}
+	struct gp_realloc r;
+	int e = errno;
+	gp_realloc_begin(p, &r);
+	errno = e;
+	void *q = __libc_realloc(p, n);
+	e = errno;
+	gp_realloc_end(p, q, n, &r);
+	errno = e;
+	leave();
+	return q;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+	if (!enter())
+		return __libc_realloc(p, n);
+	return do_realloc(p, n, RA());
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t m)
+{
+	size_t bytes;
+	if (__builtin_mul_overflow(n, m, &bytes)) {
+		/* glibc fails without touching the block: a failed realloc when there is one */
+		if (p && enter()) {
+			struct gp_realloc r;
+			gp_realloc_begin(p, &r);
+			gp_realloc_end(p, NULL, 0, &r);
+			leave();
+		}
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (!enter())
+		return __libc_realloc(p, bytes);
+	return do_realloc(p, bytes, RA());
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+	if (!enter())
+		return __libc_memalign(align, n);
+	return record_alloc(__libc_memalign(align, n), n, RA());
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	if (align % sizeof(void *) != 0 || (align & (align - 1)) != 0 || align == 0)
+		return EINVAL;
+	int on = enter();
+	int e = errno;
+	void *p = __libc_memalign(align, n);
+	if (!p) {
+		errno = e;
+		if (on)
+			leave();
+		return ENOMEM;
+	}
+	*out = p;
+	if (on)
+		record_alloc(p, n, RA());
+	errno = e;
+	return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	if (align == 0 || (align & (align - 1)) != 0) { /* as glibc 2.36 does */
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!enter())
+		return __libc_memalign(align, n);
+	return record_alloc(__libc_memalign(align, n), n, RA());
+}
+
+EXPORT void *valloc(size_t n)
+{
+	if (!enter())
+		return __libc_valloc(n);
+	return record_alloc(__libc_valloc(n), n, RA());
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+	if (!enter())
+		return __libc_pvalloc(n);
+	return record_alloc(__libc_pvalloc(n), n, RA());
+}
+
+/* ---- process lifetime ---- */
+
+__attribute__((constructor(101))) static void gp_ctor(void) { gp_init_late(); }
+
+/* Runs after the program's own destructors and atexit handlers (we were initialized
+ * before it), so their allocations are in the trace. */
+__attribute__((destructor(101))) static void gp_dtor(void) { gp_finish(GP_END_EXIT); }
+
+EXPORT void _exit(int status)
+{
+	gp_finish(GP_END__EXIT); /* does nothing in a vfork child: the pid differs */
+	for (;;)
+		syscall(SYS_exit_group, status);
+}
+
+EXPORT void _Exit(int status) { _exit(status); }
+
+/* exec: what this image recorded is finished under its own name before the exec; the new
+ * image (which loads us again) writes a new trace. If exec fails we carry on in a new one. */
+#define REAL(name, type) \
+	static type real_##name; \
+	if (!real_##name) \
+		real_##name = (type)dlsym(RTLD_NEXT, #name)
+
+static void before_exec(void) { gp_finish(GP_END_EXEC); }
+
+static int after_exec(int rc)
+{
+	int e = errno;
+	gp_restart_after_exec();
+	errno = e;
+	return rc;
+}
+
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execv_fn)(const char *, char *const[]);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+typedef int (*execveat_fn)(int, const char *, char *const[], char *const[], int);
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	REAL(execve, execve_fn);
+	before_exec();
+	return after_exec(real_execve(path, argv, envp));
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	REAL(execv, execv_fn);
+	before_exec();
+	return after_exec(real_execv(path, argv));
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	REAL(execvp, execv_fn);
+	before_exec();
+	return after_exec(real_execvp(file, argv));
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	REAL(execvpe, execve_fn);
+	before_exec();
+	return after_exec(real_execvpe(file, argv, envp));
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	REAL(fexecve, fexecve_fn);
+	before_exec();
+	return after_exec(real_fexecve(fd, argv, envp));
+}
+
+EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	REAL(execveat, execveat_fn);
+	before_exec();
+	return after_exec(real_execveat(dirfd, path, argv, envp, flags));
+}
+
+/* The execl family: collect the arguments on the stack and use the vector forms. */
+#define COLLECT_ARGS(first, ap, argv)                                   \
+	size_t argc_ = 1;                                                   \
+	va_start(ap, first);                                                \
+	while (va_arg(ap, char *))                                          \
+		argc_++;                                                        \
+	va_end(ap);                                                         \
+	char **argv = __builtin_alloca((argc_ + 1) * sizeof(char *));       \
+	va_start(ap, first);                                                \
+	argv[0] = (char *)(first);                                          \
+	for (size_t i_ = 1; i_ <= argc_; i_++)                              \
+		argv[i_] = va_arg(ap, char *);
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv);
+	va_end(ap);
+	return execv(path, argv);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv);
+	va_end(ap);
+	return execvp(file, argv);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, ap, argv);
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, argv, envp);
+}

@@ -1,0 +1,22 @@
+/*
+ * modules.h - the executable and shared objects mapped in the process, for offline
+ * symbolization: path, load bias, address range and GNU build id of each.
+ */
+#ifndef GP_MODULES_H
+#define GP_MODULES_H
+
+#include <stdint.h>
+
+/* Find our own text range (to drop our frames from stacks). */
+void gp_modules_self(uintptr_t *lo, uintptr_t *hi);
+
+/* Write MODULE records for every mapped object not yet written in this trace (all of them
+ * after gp_modules_new_trace). Caller holds the trace lock. */
+void gp_modules_sync_locked(void);
+
+/* @return nonzero if `addr` lies in a module already written (caller holds the trace lock). */
+int gp_modules_known_locked(uint64_t addr);
+
+void gp_modules_new_trace(void);
+
+#endif

@@ -1,0 +1,227 @@
+/* stacks.c - unwind, intern and write call stacks (see stacks.h). */
+#define UNW_LOCAL_ONLY
+#include "stacks.h"
+
+#include "collector.h"
+#include "gp_format.h"
+#include "gp_record.h"
+#include "ialloc.h"
+#include "modules.h"
+
+#include <libunwind.h>
+#include <string.h>
+
+/* uthash allocates through our own allocator and never exits on failure. */
+static int intern_oom;
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) gp_ialloc(sz)
+#define uthash_free(ptr, sz) gp_ifree(ptr)
+#define uthash_nonfatal_oom(obj) (intern_oom = 1)
+#include <uthash.h>
+
+struct stack {
+	uint32_t id;
+	unsigned gen;   /* trace generation in which its record was last written */
+	unsigned n;
+	uint64_t hash;
+	UT_hash_handle hh;
+	uint64_t ips[]; /* the key */
+};
+
+static struct stack *table;
+static struct stack **by_id; /* by_id[id] */
+static uint32_t nids, cap_ids;
+static uintptr_t self_lo, self_hi;
+
+/* A few recent stacks per thread: a hit costs no lock. */
+#define CACHE_SIZE 64
+struct cache_ent {
+	uint64_t hash;
+	struct stack *s;
+};
+static __thread struct cache_ent cache[CACHE_SIZE] __attribute__((tls_model("initial-exec")));
+
+/* Call sites (return addresses of allocation calls); lock-free insert-only table. */
+#define CS_BITS 16
+#define CS_CAP (1u << CS_BITS)
+struct callsite {
+	uint64_t ra;
+	uint32_t hot;
+	uint32_t pad;
+};
+static struct callsite *cs_tab;
+
+static inline uint64_t mix(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ull;
+	k ^= k >> 33;
+	return k;
+}
+
+void gp_stacks_init(uintptr_t lo, uintptr_t hi)
+{
+	self_lo = lo;
+	self_hi = hi;
+	if (!cs_tab)
+		cs_tab = gp_imap(CS_CAP * sizeof *cs_tab);
+}
+
+unsigned gp_stack_capture(uint64_t *ips, unsigned depth)
+{
+	/* Frames of the profiler itself come first; ask for enough to drop them. */
+	int n = unw_backtrace((void **)ips, (int)(depth + 8 < GP_DEPTH_MAX ? depth + 8 : GP_DEPTH_MAX));
+	if (n <= 0)
+		return 0;
+	int skip = 0;
+	while (skip < n && ips[skip] >= self_lo && ips[skip] < self_hi)
+		skip++;
+	unsigned keep = (unsigned)(n - skip);
+	if (keep > depth)
+		keep = depth;
+	memmove(ips, ips + skip, keep * sizeof *ips);
+	return keep;
+}
+
+static uint64_t hash_ips(const uint64_t *ips, unsigned n)
+{
+	uint64_t h = n;
+	for (unsigned i = 0; i < n; i++)
+		h = mix(h ^ ips[i]);
+	return h;
+}
+
+/* Write the STACK record of `s` (trace lock held). */
+static void emit(struct stack *s)
+{
+	int unknown = 0;
+	for (unsigned i = 0; i < s->n && !unknown; i++)
+		unknown = !gp_modules_known_locked(s->ips[i]);
+	if (unknown) /* a library was loaded since we last looked (dlopen, NSS, iconv...) */
+		gp_modules_sync_locked();
+	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + (2 + (size_t)s->n) * GP_VARINT_MAX);
+	if (!p)
+		return;
+	struct gp_rec r;
+	gp_rec_begin(&r, p);
+	gp_rec_u(&r, s->id);
+	gp_rec_u(&r, s->n);
+	for (unsigned i = 0; i < s->n; i++) {
+		if (i == 0)
+			gp_rec_u(&r, s->ips[0]);
+		else
+			gp_rec_z(&r, (int64_t)(s->ips[i] - s->ips[i - 1]));
+	}
+	gp_trace_commit(gp_rec_end(&r, GP_TAG_STACK));
+	s->gen = gp_gen;
+}
+
+static struct stack *lookup_cache(const uint64_t *ips, unsigned n, uint64_t h)
+{
+	struct cache_ent *c = &cache[h % CACHE_SIZE];
+	struct stack *s = c->s;
+	if (s && c->hash == h && s->n == n && memcmp(s->ips, ips, n * sizeof *ips) == 0)
+		return s;
+	return NULL;
+}
+
+uint32_t gp_stack_intern_locked(const uint64_t *ips, unsigned n)
+{
+	uint64_t h = hash_ips(ips, n);
+	struct stack *s = lookup_cache(ips, n, h);
+	if (!s) {
+		HASH_FIND(hh, table, ips, n * sizeof *ips, s);
+		if (!s) {
+			if (nids + 1 >= cap_ids) {
+				uint32_t cap = cap_ids ? cap_ids * 2 : 4096;
+				struct stack **b = gp_ialloc(cap * sizeof *b);
+				if (!b)
+					return 0;
+				if (by_id)
+					memcpy(b, by_id, cap_ids * sizeof *b);
+				gp_ifree(by_id);
+				by_id = b;
+				cap_ids = cap;
+			}
+			s = gp_ialloc(sizeof *s + n * sizeof *ips);
+			if (!s)
+				return 0;
+			s->id = ++nids;
+			s->n = n;
+			s->hash = h;
+			memcpy(s->ips, ips, n * sizeof *ips);
+			intern_oom = 0;
+			HASH_ADD_KEYPTR(hh, table, s->ips, n * sizeof *ips, s);
+			if (intern_oom) {
+				gp_ifree(s);
+				nids--;
+				return 0;
+			}
+			by_id[s->id] = s;
+		}
+		cache[h % CACHE_SIZE] = (struct cache_ent){ h, s };
+	}
+	if (s->gen != gp_gen)
+		emit(s);
+	return s->id;
+}
+
+uint32_t gp_stack_intern(const uint64_t *ips, unsigned n)
+{
+	uint64_t h = hash_ips(ips, n);
+	struct stack *s = lookup_cache(ips, n, h);
+	if (s && s->gen == gp_gen)
+		return s->id; /* seen and written in this trace: no lock needed */
+	gp_trace_lock();
+	uint32_t id = gp_stack_intern_locked(ips, n);
+	gp_trace_unlock();
+	return id;
+}
+
+uint32_t gp_stack_intern_id_locked(uint32_t id)
+{
+	if (id == 0 || id > nids)
+		return 0;
+	struct stack *s = by_id[id];
+	if (s->gen != gp_gen)
+		emit(s);
+	return id;
+}
+
+void gp_stacks_new_trace(void)
+{
+	/* Nothing to clear: every stack's gen is now older than gp_gen, so each is written
+	 * again before its first use in the new trace. */
+}
+
+uint32_t gp_callsite(uint64_t ra, int *hot)
+{
+	*hot = 0;
+	if (!cs_tab)
+		return GP_CALLSITE_NONE;
+	uint32_t i = (uint32_t)mix(ra) & (CS_CAP - 1);
+	for (unsigned probe = 0; probe < 128; probe++, i = (i + 1) & (CS_CAP - 1)) {
+		uint64_t cur = __atomic_load_n(&cs_tab[i].ra, __ATOMIC_ACQUIRE);
+		if (cur == ra) {
+			*hot = (int)__atomic_load_n(&cs_tab[i].hot, __ATOMIC_RELAXED);
+			return i;
+		}
+		if (cur == 0) {
+			uint64_t expect = 0;
+			if (__atomic_compare_exchange_n(&cs_tab[i].ra, &expect, ra, 0,
+			                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				return i;
+			if (expect == ra)
+				return i;
+		}
+	}
+	return GP_CALLSITE_NONE;
+}
+
+uint64_t gp_callsite_heat(uint32_t idx)
+{
+	__atomic_store_n(&cs_tab[idx].hot, 1, __ATOMIC_RELAXED);
+	return cs_tab[idx].ra;
+}

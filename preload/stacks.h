@@ -1,0 +1,47 @@
+/*
+ * stacks.h - capture call stacks with libunwind and store each distinct one once.
+ *
+ * Capturing happens without any lock. Interning (id assignment and writing the STACK record)
+ * happens under the trace lock, so a stack's record always precedes its first use in the
+ * trace. A per-thread cache of recent stacks skips the lock for stacks seen before.
+ */
+#ifndef GP_STACKS_H
+#define GP_STACKS_H
+
+#include <stdint.h>
+
+#define GP_DEPTH_MAX 256
+
+/* Where our own code lives, so captured stacks can drop the profiler's frames. */
+void gp_stacks_init(uintptr_t self_lo, uintptr_t self_hi);
+
+/* Unwind the caller's stack into ips (innermost first, profiler frames dropped).
+ * @return the number of frames (0 if unwinding failed). */
+unsigned gp_stack_capture(uint64_t *ips, unsigned depth);
+
+/* @return the id (>= 1) of the stack ips[0..n), writing its STACK record first if this trace
+ * has not seen it yet; 0 if out of memory. Takes and releases the trace lock as needed. */
+uint32_t gp_stack_intern(const uint64_t *ips, unsigned n);
+
+/* Same, but the caller already holds the trace lock. */
+uint32_t gp_stack_intern_locked(const uint64_t *ips, unsigned n);
+
+/* Make sure the stack `id` (from an earlier gp_stack_intern) is written in this trace.
+ * Trace lock held. @return id, or 0 if there is no such stack. */
+uint32_t gp_stack_intern_id_locked(uint32_t id);
+
+/*
+ * Call sites: the return address of an allocation call, cheap to get, stands in for the
+ * full stack until that call site is seen to start a chain ("hot"); from then on its
+ * allocations capture full stacks. @return the call site's index (< 2^31), or
+ * GP_CALLSITE_NONE if the table is full; *hot tells whether it is hot.
+ */
+#define GP_CALLSITE_NONE 0x7fffffffu
+uint32_t gp_callsite(uint64_t ra, int *hot);
+/* Mark the call site hot and @return its address. */
+uint64_t gp_callsite_heat(uint32_t idx);
+
+/* A new trace began (fork child, failed exec): stacks must be written again before use. */
+void gp_stacks_new_trace(void);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * gp_agg.h - turn trace records into the numbers of ../shared/SPEC.md.
+ *
+ * One gp_agg reads any number of traces and sums them: run totals, and per-site and
+ * per-origin statistics. What a "site" is (the innermost frame outside the profiler, libc
+ * and allocator wrappers) needs symbols, which only the viewer has, so the caller supplies a
+ * resolver that maps a stack to a site id of its own choosing; gp_agg keeps statistics in
+ * arrays indexed by those ids.
+ *
+ * Memory is bounded by the number of distinct stacks, sites and live chains, never by the
+ * number of events: a chain's state is dropped when its CHAIN_END is read.
+ */
+#ifndef GP_AGG_H
+#define GP_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The totals of SPEC "Totals per run". */
+struct gp_totals {
+	uint64_t allocs, frees, steps, failed, grows, shrinks, moves, remaps, bytes_copied,
+		chains, max_chain_steps;
+};
+
+/* A bounded sample of values (reservoir), exact while fewer than GP_SAMPLES_MAX were seen. */
+#define GP_SAMPLES_MAX 8192
+struct gp_samples {
+	double *v;
+	uint32_t n;
+	uint64_t seen;
+};
+
+/* Statistics of one site, or of one chain origin. */
+struct gp_stats {
+	uint64_t steps, grows, shrinks, moves, in_place, remaps, bytes_copied;
+	uint64_t chains;     /* chains with a step here (site) / begun here (origin) */
+	uint64_t peak_bytes; /* sum of those chains' peaks: amplification = copied / peak_bytes */
+	uint64_t peak_max;   /* the largest of those peaks */
+	struct gp_samples factors; /* n / old size of each grow */
+	struct gp_samples deltas;  /* n - old size of each grow */
+	int used;            /* set once anything was counted here */
+};
+
+/* A loaded module as recorded (addresses are of the profiled process). */
+struct gp_module {
+	uint64_t id, bias, lo, hi;
+	char *path;
+	uint8_t *build_id;
+	size_t build_id_len;
+};
+
+/* One frame handed to the resolver. */
+struct gp_frame {
+	const struct gp_module *mod; /* NULL if the address is in no recorded module */
+	uint64_t addr;               /* module-relative: raw - mod->bias (raw if mod is NULL),
+	                              * already moved back into the call instruction for return
+	                              * addresses */
+	uint64_t raw;                /* the address as recorded */
+};
+
+/*
+ * Map a stack (innermost first, n may be 0 for an unknown stack) to a site id >= 0.
+ * Called once per distinct stack of each trace.
+ */
+typedef uint32_t (*gp_site_fn)(void *ctx, const struct gp_frame *frames, unsigned n);
+
+/* What one trace file said about its process. */
+struct gp_trace_info {
+	char *file;
+	uint64_t pid, ppid;
+	char *exe;
+	char *cmdline;      /* arguments joined by spaces */
+	int complete;       /* an END record was read */
+	int cut_short;      /* the data stopped mid-frame or mid-record */
+	int end_reason;     /* GP_END_* when complete */
+	struct gp_totals totals;
+};
+
+struct gp_agg {
+	struct gp_totals totals;     /* summed over all traces */
+	struct gp_stats *sites;      /* indexed by site id */
+	struct gp_stats *origins;    /* indexed by site id of the chain's origin */
+	uint32_t nsites;             /* both arrays hold this many entries */
+	struct gp_trace_info *traces;
+	size_t ntraces;
+	gp_site_fn site_fn;
+	void *site_ctx;
+	/* The modules of the trace being read, then of all traces (kept for symbolizing). */
+	struct gp_module **modules;
+	size_t nmodules;
+	/* Called now and then while reading (may be NULL): bytes read, file size. */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
+	char err[256];
+};
+
+/* Prepare an empty aggregate that resolves sites with `fn(ctx, ...)`. */
+void gp_agg_init(struct gp_agg *a, gp_site_fn fn, void *ctx);
+void gp_agg_release(struct gp_agg *a);
+
+/*
+ * Read the trace at `path` into the aggregate.
+ * @return 0 on success (also for a trace cut short: see the trace's info), -1 if the file is
+ * missing, unreadable, not a trace, of a newer version or damaged; a one-line message is in
+ * a->err (without the file name). On -1 nothing of that file is counted.
+ */
+int gp_agg_add_file(struct gp_agg *a, const char *path);
+
+/* Same for a trace in memory (tests, fuzzer); `name` is stored as its file name. */
+int gp_agg_add_mem(struct gp_agg *a, const char *name, const void *data, size_t len);
+
+/* copied / peak_bytes, 0 when there is no peak. */
+double gp_stats_amplification(const struct gp_stats *s);
+/* Median of a sample, 0 if empty. */
+double gp_samples_median(const struct gp_samples *s);
+
+enum gp_pattern { GP_PATTERN_MIXED = 0, GP_PATTERN_LINEAR, GP_PATTERN_GEOMETRIC };
+/* Classify the grows of `s`: linear (near-constant increments), geometric (near-constant
+ * factor > 1) or mixed. */
+enum gp_pattern gp_stats_pattern(const struct gp_stats *s);
+const char *gp_pattern_name(enum gp_pattern p);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * gp_format.h - the on-disk contract of a growprof trace.
+ *
+ * A trace file is one zstd stream (one or more frames; `zstd -t` accepts it). Decompressed,
+ * it is:
+ *
+ *     "GROWPROF"            8 bytes magic
+ *     version               1 byte, GP_FORMAT_VERSION
+ *     record*               until the end
+ *
+ * Every record is   tag (1 byte) | payload length (varint) | payload.
+ * A reader skips a record whose tag it does not know, so later minor additions stay
+ * readable; anything that changes the meaning of an existing record bumps the version, and a
+ * reader rejects a version newer than its own with a clear message.
+ *
+ * Integers in payloads are unsigned LEB128 varints ("v" below); "s" is a varint length
+ * followed by that many bytes (no terminating NUL); "z" is a zigzag-encoded signed varint.
+ * Times are nanoseconds of CLOCK_MONOTONIC relative to the PROCESS record's `start_mono`.
+ *
+ * A complete trace ends with an END record. A trace without one was cut short (SIGKILL,
+ * disk full, crash): every whole record before the damage is still valid.
+ *
+ * Identifiers (module, stack, chain) are assigned by the writer, start at 1, and are only
+ * meaningful within one trace file. A record only refers to ids defined by earlier records.
+ */
+#ifndef GP_FORMAT_H
+#define GP_FORMAT_H
+
+#define GP_MAGIC "GROWPROF"
+#define GP_MAGIC_LEN 8
+#define GP_FORMAT_VERSION 1
+
+/* No single record may be larger than this; a larger length means a damaged file. */
+#define GP_RECORD_MAX (1u << 24)
+
+enum gp_tag {
+	/* v pid, v ppid, v start_realtime_ns, v start_mono_ns, s exe, s cmdline (args joined by
+	 * NUL), v depth (GROWPROF_DEPTH in force) */
+	GP_TAG_PROCESS = 1,
+	/* v id, v bias (dlpi_addr), v lo, v hi (absolute range of its PT_LOAD segments),
+	 * s path, s build_id (raw bytes, may be empty). A module whose range overlaps an older
+	 * one replaces it for addresses seen from here on (dlclose + dlopen reuse). */
+	GP_TAG_MODULE = 2,
+	/* v id, v nframes, then nframes addresses: the first as v, each next as z delta from
+	 * the previous. Innermost first; frames inside the profiler are already dropped, so
+	 * every frame is a return address (the call instruction is just before it). */
+	GP_TAG_STACK = 3,
+	/* A block had its first step: a chain begins.
+	 * v chain, v origin_stack (0 = unknown), v size (the block's size before the step),
+	 * v time */
+	GP_TAG_CHAIN = 4,
+	/* v chain, v stack, v old_size, v new_size, v flags (GP_STEP_*), v time, v thread */
+	GP_TAG_STEP = 5,
+	/* v chain: the chain's block was freed (free or realloc(p, 0)). */
+	GP_TAG_CHAIN_END = 6,
+	/* Counters kept in the process, cumulative since its trace began:
+	 * v allocs, v frees, v failed, v steps, v chains.
+	 * Written with every flush, so a cut-short trace still has recent counts. */
+	GP_TAG_COUNTS = 7,
+	/* v reason (GP_END_*), v time. The last record of a complete trace. */
+	GP_TAG_END = 8,
+	GP_TAG_MAX_KNOWN = 8,
+};
+
+enum gp_step_flags {
+	GP_STEP_MOVED = 1u << 0, /* the result differs from the old pointer */
+	GP_STEP_REMAP = 1u << 1, /* ... and the old block was mmapped (glibc used mremap) */
+};
+
+enum gp_end_reason {
+	GP_END_EXIT = 0,  /* return from main, exit(), or library unload */
+	GP_END__EXIT = 1, /* _exit() / _Exit() */
+	GP_END_EXEC = 2,  /* the process replaced itself; the new image writes its own trace */
+};
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * main.c - the growprof command: argument parsing, subcommands, exit codes. The only place
+ * that prints errors.
+ */
+#define _GNU_SOURCE
+#include "cmds.h"
+#include "view.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+	"usage: growprof COMMAND [OPTIONS] ...\n"
+	"\n"
+	"Find realloc-driven growth that copies: where a program's buffers grow a little at a\n"
+	"time and pay O(n^2) copying.\n"
+	"\n"
+	"commands:\n"
+	"  record [-o PATH] -- PROG ARGS...   run PROG under the profiler (children too)\n"
+	"  report [OPTIONS] TRACE...          growth hotspots of one or more traces\n"
+	"  check  [OPTIONS] TRACE...          exit 1 if copying exceeds the limits (for CI)\n"
+	"  diff   [OPTIONS] BASE... -- NEW... compare two runs site by site\n"
+	"\n"
+	"Without record: LD_PRELOAD=/path/to/libgrowprof.so PROG writes ./growprof.PROG.PID.zst\n"
+	"Run 'growprof COMMAND --help' for the options of a command.\n";
+
+static const char report_help[] =
+	"usage: growprof report [OPTIONS] TRACE...\n"
+	"\n"
+	"Aggregate the traces (a process and its children) and print the growth hotspots: per\n"
+	"call site and per chain origin, steps, moves, bytes copied, copy amplification, growth\n"
+	"pattern and advice.\n"
+	"\n"
+	"  --top N               show the N first sites and origins (text default 10, json all)\n"
+	"  --sort KEY            copied (default), moves, steps or amplification\n"
+	"  --format FMT          text (default) or json\n"
+	"  --wrapper PATTERN     treat functions matching PATTERN (a glob on the demangled name)\n"
+	"                        as allocator wrappers: the site is their caller (repeatable)\n"
+	"  -o FILE               write the report to FILE instead of standard output\n"
+	"  -h, --help            this help\n";
+
+int gp_die_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "growprof%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'growprof %s--help')\n", cmd ? cmd : "");
+	return 2;
+}
+
+int gp_parse_count(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int gp_load_traces(struct gp_view *v, char **files, int n, const char *cmd)
+{
+	if (n == 0)
+		return gp_die_usage(cmd, "no trace file given");
+	for (int i = 0; i < n; i++)
+		if (gp_view_load(v, files[i])) {
+			fprintf(stderr, "growprof %s: %s: %s\n", cmd, files[i], v->agg.err);
+			return 2;
+		}
+	return 0;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "top", required_argument, NULL, 't' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "wrapper", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct gp_view v;
+	if (gp_view_init(&v)) {
+		fprintf(stderr, "growprof report: out of memory\n");
+		return 2;
+	}
+	uint64_t top = 0;
+	int have_top = 0, rc = 0;
+	enum gp_sort key = GP_SORT_COPIED;
+	const char *format = "text", *outpath = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+ho:", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (gp_parse_count(optarg, &top) || top == 0) {
+				rc = gp_die_usage("report", "--top wants a positive number, not '%s'", optarg);
+				goto out;
+			}
+			have_top = 1;
+			break;
+		case 's':
+			if (gp_sort_parse(optarg, &key)) {
+				rc = gp_die_usage("report", "unknown --sort key '%s' (copied, moves, steps, amplification)", optarg);
+				goto out;
+			}
+			break;
+		case 'f':
+			format = optarg;
+			if (strcmp(format, "text") && strcmp(format, "json")) {
+				rc = gp_die_usage("report", "unknown --format '%s' (text, json)", optarg);
+				goto out;
+			}
+			break;
+		case 'w':
+			gp_view_add_wrapper(&v, optarg);
+			break;
+		case 'o':
+			outpath = optarg;
+			break;
+		case 'h':
+			fputs(report_help, stdout);
+			goto out;
+		default:
+			rc = gp_die_usage("report", "bad option");
+			goto out;
+		}
+	}
+	rc = gp_load_traces(&v, argv + optind, argc - optind, "report");
+	if (rc)
+		goto out;
+	FILE *out = stdout;
+	if (outpath && !(out = fopen(outpath, "w"))) {
+		fprintf(stderr, "growprof report: %s: %s\n", outpath, strerror(errno));
+		rc = 2;
+		goto out;
+	}
+	if (strcmp(format, "json") == 0)
+		gp_report_json(out, &v, key, have_top ? (size_t)top : SIZE_MAX);
+	else
+		gp_report_text(out, &v, key, have_top ? (size_t)top : 10);
+	if (fflush(out) || (out != stdout && fclose(out))) {
+		fprintf(stderr, "growprof report: cannot write the report: %s\n", strerror(errno));
+		rc = 2;
+	}
+out:
+	gp_view_release(&v);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		puts("growprof " GP_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "report"))
+		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return gp_cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "diff"))
+		return gp_cmd_diff(argc - 1, argv + 1);
+	if (!strcmp(cmd, "record"))
+		return gp_cmd_record(argc - 1, argv + 1);
+	fprintf(stderr, "growprof: unknown command '%s' (see 'growprof --help')\n", cmd);
+	return 2;
+}

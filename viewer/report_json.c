@@ -1,0 +1,118 @@
+/* report_json.c - the JSON report of ../shared/SPEC.md. */
+#include "view.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void str(FILE *out, const char *s)
+{
+	if (!s) {
+		fputs("null", out);
+		return;
+	}
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+static void num(FILE *out, double x)
+{
+	if (!isfinite(x))
+		x = 0;
+	fprintf(out, "%.6g", x);
+}
+
+static void frame_fields(FILE *out, const struct gp_vframe *f)
+{
+	fputs("\"function\": ", out);
+	str(out, f->function);
+	fputs(", \"file\": ", out);
+	str(out, f->file);
+	fputs(", \"line\": ", out);
+	if (f->file && f->line > 0)
+		fprintf(out, "%d", f->line);
+	else
+		fputs("null", out);
+	fputs(", \"module\": ", out);
+	str(out, f->module);
+}
+
+static void rows(FILE *out, struct gp_view *v, int origins, enum gp_sort key, size_t top)
+{
+	size_t n;
+	struct gp_row *r = gp_view_rows(v, origins, key, &n);
+	fputc('[', out);
+	for (size_t i = 0; r && i < n && i < top; i++) {
+		const struct gp_stats *s = r[i].st;
+		const struct gp_site *site = r[i].site;
+		fputs(i ? ",\n  {" : "\n  {", out);
+		frame_fields(out, &site->where);
+		fprintf(out, ", \"address\": \"0x%llx\", \"stack\": [", (unsigned long long)site->where.addr);
+		for (unsigned j = 0; j < site->nstack; j++) {
+			fputs(j ? ", {" : "{", out);
+			frame_fields(out, &site->stack[j]);
+			fputc('}', out);
+		}
+		fprintf(out, "], \"steps\": %llu, \"grows\": %llu, \"shrinks\": %llu, \"moves\": %llu, "
+		        "\"in_place\": %llu, \"remaps\": %llu, \"bytes_copied\": %llu, \"chains\": %llu, "
+		        "\"peak_bytes\": %llu, \"amplification\": ",
+		        (unsigned long long)s->steps, (unsigned long long)s->grows,
+		        (unsigned long long)s->shrinks, (unsigned long long)s->moves,
+		        (unsigned long long)s->in_place, (unsigned long long)s->remaps,
+		        (unsigned long long)s->bytes_copied, (unsigned long long)s->chains,
+		        (unsigned long long)s->peak_bytes);
+		num(out, r[i].amplification);
+		fputs(", \"growth_factor_median\": ", out);
+		if (s->grows && r[i].factor_median > 0)
+			num(out, r[i].factor_median);
+		else
+			fputs("null", out);
+		fputs(", \"pattern\": ", out);
+		str(out, gp_pattern_name(r[i].pattern));
+		fputs(", \"advice\": ", out);
+		str(out, r[i].advice);
+		fputc('}', out);
+	}
+	fputs(n ? "\n]" : "]", out);
+	free(r);
+}
+
+void gp_report_json(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
+{
+	const struct gp_agg *a = &v->agg;
+	const struct gp_totals *t = &a->totals;
+	fputs("{\"growprof_report\": 1, \"traces\": [", out);
+	for (size_t i = 0; i < a->ntraces; i++) {
+		const struct gp_trace_info *ti = &a->traces[i];
+		fputs(i ? ", {\"file\": " : "{\"file\": ", out);
+		str(out, ti->file);
+		fprintf(out, ", \"pid\": %llu, \"ppid\": %llu, \"exe\": ", (unsigned long long)ti->pid,
+		        (unsigned long long)ti->ppid);
+		str(out, ti->exe);
+		fputs(", \"cmdline\": ", out);
+		str(out, ti->cmdline);
+		fprintf(out, ", \"complete\": %s, \"cut_short\": %s}", ti->complete ? "true" : "false",
+		        ti->cut_short ? "true" : "false");
+	}
+	fprintf(out, "],\n\"totals\": {\"allocs\": %llu, \"frees\": %llu, \"steps\": %llu, "
+	        "\"failed\": %llu, \"grows\": %llu, \"shrinks\": %llu, \"moves\": %llu, "
+	        "\"remaps\": %llu, \"bytes_copied\": %llu, \"chains\": %llu, "
+	        "\"max_chain_steps\": %llu},\n\"sites\": ",
+	        (unsigned long long)t->allocs, (unsigned long long)t->frees,
+	        (unsigned long long)t->steps, (unsigned long long)t->failed,
+	        (unsigned long long)t->grows, (unsigned long long)t->shrinks,
+	        (unsigned long long)t->moves, (unsigned long long)t->remaps,
+	        (unsigned long long)t->bytes_copied, (unsigned long long)t->chains,
+	        (unsigned long long)t->max_chain_steps);
+	rows(out, v, 0, key, top);
+	fputs(",\n\"origins\": ", out);
+	rows(out, v, 1, key, top);
+	fputs("}\n", out);
+}

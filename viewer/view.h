@@ -1,0 +1,81 @@
+/*
+ * view.h - what every viewer command works on: traces read and aggregated, stacks turned
+ * into symbolized sites, and the derived numbers (amplification, pattern, advice).
+ */
+#ifndef GP_VIEW_H
+#define GP_VIEW_H
+
+#include "gp_agg.h"
+#include "symbolize.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* One logical frame of a site's stack. */
+struct gp_vframe {
+	const char *function; /* NULL if unknown */
+	const char *file;     /* NULL if no debug info */
+	int line;             /* 0 if unknown */
+	const char *module;   /* path, NULL if the address is in no known module */
+	uint64_t addr;        /* module-relative */
+};
+
+struct gp_site {
+	uint32_t id;
+	struct gp_vframe where; /* the site itself */
+	struct gp_vframe *stack; /* where, then its callers outward */
+	unsigned nstack;
+};
+
+struct gp_view {
+	struct gp_agg agg;
+	struct gp_symbolizer *sym;
+	struct gp_site **sites; /* by site id */
+	uint32_t nsites, capsites;
+	void *site_index;       /* hash of site keys (view.c) */
+	const char **wrappers;  /* glob patterns of allocator wrappers' function names */
+	size_t nwrappers;
+	int progress;           /* show progress on stderr */
+};
+
+/* Prepare a view with the default wrapper list. @return 0, -1 out of memory. */
+int gp_view_init(struct gp_view *v);
+void gp_view_release(struct gp_view *v);
+/* Add a wrapper pattern (fnmatch glob on the demangled function name). */
+int gp_view_add_wrapper(struct gp_view *v, const char *pattern);
+/* Read one trace. @return 0, or -1 with the message in v->agg.err. */
+int gp_view_load(struct gp_view *v, const char *path);
+
+/* A site's or origin's statistics with what the reports derive from them. */
+struct gp_row {
+	const struct gp_site *site;
+	const struct gp_stats *st;
+	double amplification;
+	double factor_median;  /* median growth factor of the grows, 0 if none */
+	double delta_median;   /* median increment of the grows, bytes */
+	enum gp_pattern pattern;
+	char advice[256];
+};
+
+enum gp_sort { GP_SORT_COPIED, GP_SORT_MOVES, GP_SORT_STEPS, GP_SORT_AMPLIFICATION };
+/* Parse a --sort key. @return 0, -1 if unknown. */
+int gp_sort_parse(const char *s, enum gp_sort *out);
+
+/*
+ * The rows of the sites (origins = 0) or of the chain origins (origins = 1) that have
+ * anything, sorted by `key` descending. @return a malloc'd array (free it) of *n rows, or
+ * NULL if out of memory.
+ */
+struct gp_row *gp_view_rows(struct gp_view *v, int origins, enum gp_sort key, size_t *n);
+
+/* Human numbers: "1,234,567", "12.3 MiB" (into buf, returned). */
+const char *gp_fmt_count(char *buf, size_t cap, uint64_t v);
+const char *gp_fmt_bytes(char *buf, size_t cap, double v);
+/* Parse "10MB", "512KiB", "3G", "1000": @return 0, -1 if not a size. */
+int gp_parse_bytes(const char *s, uint64_t *out);
+
+/* Reports (one file each). */
+void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top);
+void gp_report_json(FILE *out, struct gp_view *v, enum gp_sort key, size_t top);
+
+#endif
