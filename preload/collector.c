@@ -552,6 +552,7 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r)
 				}
 			} else {
 				origin = gp_stack_intern_id_locked(r->b.ref);
+				gp_callsite_chain(gp_stack_first(origin));
 			}
 		}
 		uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 4 * GP_VARINT_MAX);

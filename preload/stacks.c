@@ -46,8 +46,9 @@ static __thread struct cache_ent cache[CACHE_SIZE] __attribute__((tls_model("ini
 #define CS_CAP (1u << CS_BITS)
 struct callsite {
 	uint64_t ra;
-	uint32_t hot;
-	uint32_t pad;
+	uint32_t hot;    /* it began a chain: capture full stacks of its allocations... */
+	uint32_t chains; /* ...while chains are not too rare among them (counts are racy: */
+	uint64_t allocs; /*  a policy, not a number we report) */
 };
 static struct callsite *cs_tab;
 
@@ -205,7 +206,11 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 	for (unsigned probe = 0; probe < 128; probe++, i = (i + 1) & (CS_CAP - 1)) {
 		uint64_t cur = __atomic_load_n(&cs_tab[i].ra, __ATOMIC_ACQUIRE);
 		if (cur == ra) {
-			*hot = (int)__atomic_load_n(&cs_tab[i].hot, __ATOMIC_RELAXED);
+			struct callsite *c = &cs_tab[i];
+			uint64_t n = ++c->allocs;
+			/* A wrapper like PyMem_Malloc serves millions of blocks of which a few
+			 * become chains: unwinding them all would cost more than it tells. */
+			*hot = c->hot && (n < 1024 || (uint64_t)c->chains * 64 >= n);
 			return i;
 		}
 		if (cur == 0) {
@@ -223,5 +228,21 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 uint64_t gp_callsite_heat(uint32_t idx)
 {
 	__atomic_store_n(&cs_tab[idx].hot, 1, __ATOMIC_RELAXED);
+	cs_tab[idx].chains++;
 	return cs_tab[idx].ra;
+}
+
+void gp_callsite_chain(uint64_t ra)
+{
+	int hot;
+	uint32_t i = gp_callsite(ra, &hot);
+	if (i != GP_CALLSITE_NONE) {
+		cs_tab[i].allocs--; /* this lookup was not an allocation */
+		cs_tab[i].chains++;
+	}
+}
+
+uint64_t gp_stack_first(uint32_t id)
+{
+	return id && id <= nids && by_id[id]->n ? by_id[id]->ips[0] : 0;
 }

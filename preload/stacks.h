@@ -38,8 +38,12 @@ uint32_t gp_stack_intern_id_locked(uint32_t id);
  */
 #define GP_CALLSITE_NONE 0x7fffffffu
 uint32_t gp_callsite(uint64_t ra, int *hot);
-/* Mark the call site hot and @return its address. */
+/* A chain began at a block of call site idx: mark it hot and @return its address. */
 uint64_t gp_callsite_heat(uint32_t idx);
+/* A chain began at a block whose full stack was captured at call site `ra`. */
+void gp_callsite_chain(uint64_t ra);
+/* @return the innermost address of stack `id`, 0 if none (trace lock held). */
+uint64_t gp_stack_first(uint32_t id);
 
 /* A new trace began (fork child, failed exec): stacks must be written again before use. */
 void gp_stacks_new_trace(void);
