@@ -43,6 +43,8 @@ static uint32_t next_chain = 1, first_chain; /* chain ids; those below first_cha
 static uint32_t next_tnum;
 static int fail_reported;
 static int late_done;
+static uint64_t last_flush;   /* gp_now() of the last flush */
+#define FLUSH_EVERY 500000000ull /* ns: a killed process loses at most this much */
 
 /* Cumulative counters of this trace. Relaxed atomics: exact, and no lock on the hot path. */
 static uint64_t n_allocs, n_frees, n_failed, n_steps, n_chains;
@@ -227,6 +229,7 @@ static void flush_locked(int end)
 	}
 	int rc = gp_writer_put(&writer, buf, buf_len, end);
 	buf_len = 0;
+	last_flush = gp_now();
 	if (rc) {
 		char what[1300];
 		size_t n = cat(what, 0, sizeof what, "cannot write trace ");
@@ -417,6 +420,9 @@ void gp_init_late(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	gp_trace_lock();
 	late_done = 1;
+	/* Create the file now: an unwritable place is reported at start, and a process killed
+	 * early still leaves a readable (cut short) trace. */
+	flush_locked(0);
 	gp_trace_unlock();
 }
 
@@ -579,6 +585,8 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r)
 		gp_rec_u(&rec, gp_now());
 		gp_rec_u(&rec, tnum());
 		gp_trace_commit(gp_rec_end(&rec, GP_TAG_STEP));
+		if (gp_now() - last_flush > FLUSH_EVERY)
+			flush_locked(0);
 	}
 	gp_trace_unlock();
 

@@ -219,6 +219,18 @@ EXPORT void _exit(int status)
 
 EXPORT void _Exit(int status) { _exit(status); }
 
+/* RTLD_DEEPBIND would make the library resolve malloc & co. in its own dependencies (libc)
+ * before us: its allocations would escape the profiler and its frees would hand us blocks
+ * we never saw. Drop the flag, as other preloading profilers do. */
+typedef void *(*dlopen_fn)(const char *, int);
+EXPORT void *dlopen(const char *file, int flags)
+{
+	static dlopen_fn real_dlopen;
+	if (!real_dlopen)
+		real_dlopen = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
+	return real_dlopen(file, flags & ~RTLD_DEEPBIND);
+}
+
 /* exec: what this image recorded is finished under its own name before the exec; the new
  * image (which loads us again) writes a new trace. If exec fails we carry on in a new one. */
 #define REAL(name, type) \

@@ -7,6 +7,7 @@
 #include "gp_record.h"
 
 #include <elf.h>
+#include <stddef.h>
 #include <link.h>
 #include <string.h>
 #include <unistd.h>
@@ -163,9 +164,32 @@ static int sync_one(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
+static unsigned long long seen_adds, seen_subs;
+
+static int read_counts(struct dl_phdr_info *info, size_t size, void *data)
+{
+	unsigned long long *c = data;
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+		c[0] = info->dlpi_adds;
+		c[1] = info->dlpi_subs;
+	}
+	return 1; /* the first object is enough: the counters are global */
+}
+
 void gp_modules_sync_locked(void)
 {
+	unsigned long long c[2] = { 0, 0 };
+	dl_iterate_phdr(read_counts, c);
+	seen_adds = c[0];
+	seen_subs = c[1];
 	dl_iterate_phdr(sync_one, NULL);
+}
+
+int gp_modules_changed_locked(void)
+{
+	unsigned long long c[2] = { 0, 0 };
+	dl_iterate_phdr(read_counts, c);
+	return c[0] != seen_adds || c[1] != seen_subs;
 }
 
 int gp_modules_known_locked(uint64_t addr)

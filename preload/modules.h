@@ -14,6 +14,10 @@ void gp_modules_self(uintptr_t *lo, uintptr_t *hi);
  * after gp_modules_new_trace). Caller holds the trace lock. */
 void gp_modules_sync_locked(void);
 
+/* @return nonzero if objects were loaded or unloaded since the last sync (cheap: reads the
+ * loader's counters). Caller holds the trace lock. */
+int gp_modules_changed_locked(void);
+
 /* @return nonzero if `addr` lies in a module already written (caller holds the trace lock). */
 int gp_modules_known_locked(uint64_t addr);
 

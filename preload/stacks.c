@@ -100,7 +100,9 @@ static void emit(struct stack *s)
 	int unknown = 0;
 	for (unsigned i = 0; i < s->n && !unknown; i++)
 		unknown = !gp_modules_known_locked(s->ips[i]);
-	if (unknown) /* a library was loaded since we last looked (dlopen, NSS, iconv...) */
+	/* A library was loaded or unloaded since we last looked (dlopen, NSS, iconv...): an
+	 * address may now belong to another object, even within a known range. */
+	if (unknown || gp_modules_changed_locked())
 		gp_modules_sync_locked();
 	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + (2 + (size_t)s->n) * GP_VARINT_MAX);
 	if (!p)
