@@ -7,6 +7,7 @@
 #include "gp_writer.h"
 #include "ialloc.h"
 #include "modules.h"
+#include "shadow.h"
 #include "stacks.h"
 #include "tls.h"
 
@@ -476,6 +477,14 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra)
 {
 	int hot;
 	uint32_t cs = gp_callsite(ra, &hot);
+	uint32_t *sh = gp_shadow_slot((uint64_t)p);
+	uint64_t slack = gp_usable(p) - size;
+	if (!hot && sh && slack <= GP_SH_SLACK_MASK) {
+		/* The common case: four bytes in the shadow, no lock, no hashing. */
+		uint32_t csf = cs == GP_CALLSITE_NONE ? 0 : cs + 1;
+		*sh = GP_SH_KNOWN | csf << GP_SH_CS_SHIFT | (uint32_t)slack;
+		return;
+	}
 	struct gp_block b = { (uint64_t)p, size, ORIGIN_CALLSITE | cs, GP_BLOCK_ORIGIN };
 	if (hot) {
 		uint64_t ips[GP_DEPTH_MAX];
@@ -484,8 +493,11 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra)
 		if (id)
 			b.ref = id;
 	}
-	if (gp_blocks_put(&b))
+	if (!sh || gp_blocks_put(&b)) {
 		gp_fail("out of memory for the block table", ENOMEM);
+		return;
+	}
+	*sh = GP_SH_SIDE;
 }
 
 static void end_chain(uint32_t chain)
@@ -505,6 +517,9 @@ static void end_chain(uint32_t chain)
 
 void gp_on_free(void *p)
 {
+	uint32_t e = gp_shadow_get((uint64_t)p);
+	if (!(e & GP_SH_SIDE))
+		return; /* nothing to forget: the next allocation here overwrites the entry */
 	struct gp_block b;
 	if (gp_blocks_take((uint64_t)p, &b) && b.kind == GP_BLOCK_CHAIN)
 		end_chain(b.ref);
@@ -512,8 +527,20 @@ void gp_on_free(void *p)
 
 void gp_realloc_begin(void *p, struct gp_realloc *r)
 {
-	r->known = gp_blocks_take((uint64_t)p, &r->b);
-	if (!r->known) {
+	uint32_t e = gp_shadow_get((uint64_t)p);
+	r->known = 0;
+	r->in_shadow = 0;
+	if (e & GP_SH_SIDE) {
+		r->known = gp_blocks_take((uint64_t)p, &r->b);
+	} else if (e & GP_SH_KNOWN) {
+		uint32_t csf = (e >> GP_SH_CS_SHIFT) & GP_SH_CS_MASK;
+		r->b.ptr = (uint64_t)p;
+		r->b.size = gp_usable(p) - (e & GP_SH_SLACK_MASK);
+		r->b.ref = ORIGIN_CALLSITE | (csf ? csf - 1 : GP_CALLSITE_NONE);
+		r->b.kind = GP_BLOCK_ORIGIN;
+		r->in_shadow = 1;
+	}
+	if (!r->known && !r->in_shadow) {
 		/* Not seen allocated (before we were loaded?): the best size we have. */
 		r->b.ptr = (uint64_t)p;
 		r->b.size = malloc_usable_size(p);
@@ -529,7 +556,7 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r)
 {
 	if (!q) { /* failed: the block and its chain go on unchanged */
 		add(&n_failed);
-		if (r->known && gp_blocks_put(&r->b))
+		if (r->known && gp_blocks_put(&r->b)) /* its shadow entry still says SIDE */
 			gp_fail("out of memory for the block table", ENOMEM);
 		return;
 	}
@@ -591,6 +618,10 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r)
 	gp_trace_unlock();
 
 	struct gp_block nb = { (uint64_t)q, n, chain, GP_BLOCK_CHAIN };
-	if (gp_blocks_put(&nb))
+	uint32_t *sh = gp_shadow_slot((uint64_t)q);
+	if (!sh || gp_blocks_put(&nb)) {
 		gp_fail("out of memory for the block table", ENOMEM);
+		return;
+	}
+	*sh = GP_SH_SIDE;
 }

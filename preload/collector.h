@@ -37,7 +37,8 @@ void gp_on_free(void *p);
 /* realloc(p, n) with p != NULL and n > 0, in two halves around the real call. */
 struct gp_realloc {
 	struct gp_block b;
-	int known;   /* p was in the table */
+	int known;   /* p was in the block table (taken out: put it back if the call fails) */
+	int in_shadow; /* p's size and call site came from the shadow */
 	int mmapped; /* glibc's IS_MMAPPED bit was set before the call */
 };
 void gp_realloc_begin(void *p, struct gp_realloc *r);

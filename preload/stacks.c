@@ -42,7 +42,7 @@ struct cache_ent {
 static __thread struct cache_ent cache[CACHE_SIZE] __attribute__((tls_model("initial-exec")));
 
 /* Call sites (return addresses of allocation calls); lock-free insert-only table. */
-#define CS_BITS 16
+#define CS_BITS 14 /* call site index + 1 must fit GP_SH_CS_MASK (shadow.h) */
 #define CS_CAP (1u << CS_BITS)
 struct callsite {
 	uint64_t ra;
@@ -206,6 +206,8 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 		return GP_CALLSITE_NONE;
 	uint32_t i = (uint32_t)mix(ra) & (CS_CAP - 1);
 	for (unsigned probe = 0; probe < 128; probe++, i = (i + 1) & (CS_CAP - 1)) {
+		if (i == CS_CAP - 1)
+			continue; /* its index + 1 would not fit the shadow's field */
 		uint64_t cur = __atomic_load_n(&cs_tab[i].ra, __ATOMIC_ACQUIRE);
 		if (cur == ra) {
 			struct callsite *c = &cs_tab[i];

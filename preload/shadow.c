@@ -1,0 +1,67 @@
+/* shadow.c - the direct-mapped block shadow (see shadow.h). */
+#include "shadow.h"
+
+#include "ialloc.h"
+
+#include <sys/mman.h>
+
+#define GRANULE_SHIFT 5
+#define LEAF_SHIFT 26                          /* one leaf per 64 MiB of address space */
+#define LEAF_ENTRIES (1u << (LEAF_SHIFT - GRANULE_SHIFT))
+#define TOP_ENTRIES (1u << (48 - LEAF_SHIFT))  /* user space is below 2^47 */
+
+static uint32_t **top; /* TOP_ENTRIES leaf pointers, reserved lazily */
+
+static void *reserve(uint64_t bytes)
+{
+	/* Untouched pages cost nothing: only the shadow of heap actually used is resident. */
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static uint32_t **get_top(void)
+{
+	uint32_t **t = __atomic_load_n(&top, __ATOMIC_ACQUIRE);
+	if (t)
+		return t;
+	t = reserve((uint64_t)TOP_ENTRIES * sizeof *t);
+	if (!t)
+		return NULL;
+	uint32_t **expect = NULL;
+	if (!__atomic_compare_exchange_n(&top, &expect, t, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		munmap(t, (uint64_t)TOP_ENTRIES * sizeof *t);
+		t = expect;
+	}
+	return t;
+}
+
+uint32_t *gp_shadow_slot(uint64_t p)
+{
+	uint32_t **t = get_top();
+	if (!t || (p >> LEAF_SHIFT) >= TOP_ENTRIES)
+		return NULL;
+	uint32_t **slot = &t[p >> LEAF_SHIFT];
+	uint32_t *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (!leaf) {
+		leaf = reserve((uint64_t)LEAF_ENTRIES * sizeof *leaf);
+		if (!leaf)
+			return NULL;
+		uint32_t *expect = NULL;
+		if (!__atomic_compare_exchange_n(slot, &expect, leaf, 0, __ATOMIC_ACQ_REL,
+		                                 __ATOMIC_ACQUIRE)) {
+			munmap(leaf, (uint64_t)LEAF_ENTRIES * sizeof *leaf);
+			leaf = expect;
+		}
+	}
+	return &leaf[(p >> GRANULE_SHIFT) & (LEAF_ENTRIES - 1)];
+}
+
+uint32_t gp_shadow_get(uint64_t p)
+{
+	uint32_t **t = __atomic_load_n(&top, __ATOMIC_ACQUIRE);
+	if (!t || (p >> LEAF_SHIFT) >= TOP_ENTRIES)
+		return 0;
+	uint32_t *leaf = __atomic_load_n(&t[p >> LEAF_SHIFT], __ATOMIC_ACQUIRE);
+	return leaf ? leaf[(p >> GRANULE_SHIFT) & (LEAF_ENTRIES - 1)] : 0;
+}
