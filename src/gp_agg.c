@@ -101,13 +101,16 @@ double gp_stats_amplification(const struct gp_stats *s)
 struct stack_ent {
 	uint64_t id;
 	uint32_t site;
+	size_t idx; /* in a->stacks */
 	UT_hash_handle hh;
 };
 
 struct chain_ent {
 	uint64_t id;
 	uint32_t origin;  /* site id of the origin */
-	uint64_t peak, steps;
+	int kind;         /* GP_KIND_* */
+	uint64_t peak, steps, copied;
+	struct gp_series series;
 	uint32_t nsites, capsites;
 	uint32_t *sites;  /* distinct sites of its steps; almost always 1 */
 	uint32_t site0;   /* inline storage for the first */
@@ -158,8 +161,18 @@ static int ensure_site(struct gp_agg *a, uint32_t site)
 	if (!o)
 		return -1;
 	a->origins = o;
+	struct gp_stats *rs = realloc(a->rsites, n * sizeof *rs);
+	if (!rs)
+		return -1;
+	a->rsites = rs;
+	struct gp_stats *ro = realloc(a->rorigins, n * sizeof *ro);
+	if (!ro)
+		return -1;
+	a->rorigins = ro;
 	memset(a->sites + a->nsites, 0, (n - a->nsites) * sizeof *s);
 	memset(a->origins + a->nsites, 0, (n - a->nsites) * sizeof *o);
+	memset(a->rsites + a->nsites, 0, (n - a->nsites) * sizeof *rs);
+	memset(a->rorigins + a->nsites, 0, (n - a->nsites) * sizeof *ro);
 	a->nsites = n;
 	return 0;
 }
@@ -173,51 +186,104 @@ static uint32_t unknown_site(struct trace_state *t)
 	return t->unknown_site;
 }
 
-static uint32_t site_of_stack(struct trace_state *t, uint64_t id)
+static uint32_t site_of_stack(struct trace_state *t, uint64_t id, struct gp_stack **st)
 {
 	struct stack_ent *s = NULL;
 	if (id)
 		HASH_FIND(hh, t->stacks, &id, sizeof id, s);
+	if (st)
+		*st = s ? &t->a->stacks[s->idx] : NULL;
 	return s ? s->site : unknown_site(t);
+}
+
+static void series_add(struct gp_series *s, uint64_t size, uint32_t flags, uint32_t step)
+{
+	if (!s->stride)
+		s->stride = 1;
+	if (step % s->stride)
+		return;
+	if (s->n == GP_SERIES_MAX) { /* full: keep every other point, sample half as often */
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < s->n; i += 2)
+			s->pts[k++] = s->pts[i];
+		s->n = k;
+		s->stride *= 2;
+		if (step % s->stride)
+			return;
+	}
+	if (!s->pts || (s->n & (s->n - 1)) == 0) { /* grow at powers of two */
+		uint32_t cap = s->n ? s->n * 2 : 8;
+		if (cap > GP_SERIES_MAX)
+			cap = GP_SERIES_MAX;
+		struct gp_point *p = realloc(s->pts, cap * sizeof *p);
+		if (!p)
+			return;
+		s->pts = p;
+	}
+	s->pts[s->n++] = (struct gp_point){ size, flags, step };
+}
+
+/* Keep the chain's series at `st` if it copied more than the one kept there. */
+static void keep_worst(struct gp_stats *st, const struct chain_ent *c)
+{
+	if (st->worst.pts && st->worst.bytes_copied >= c->copied)
+		return;
+	struct gp_point *p = malloc((c->series.n ? c->series.n : 1) * sizeof *p);
+	if (!p)
+		return;
+	memcpy(p, c->series.pts, c->series.n * sizeof *p);
+	free(st->worst.pts);
+	st->worst = c->series;
+	st->worst.pts = p;
+	st->worst.bytes_copied = c->copied;
 }
 
 static void chain_finish(struct trace_state *t, struct chain_ent *c)
 {
 	struct gp_agg *a = t->a;
 	if (c->steps > 0) {
-		t->info->totals.chains++;
-		if (c->steps > t->info->totals.max_chain_steps)
-			t->info->totals.max_chain_steps = c->steps;
+		struct gp_totals *tt = c->kind ? &a->reloc_totals : &t->info->totals;
+		struct gp_stats *sites = c->kind ? a->rsites : a->sites;
+		struct gp_stats *origins = c->kind ? a->rorigins : a->origins;
+		tt->chains++;
+		if (c->steps > tt->max_chain_steps)
+			tt->max_chain_steps = c->steps;
 		for (uint32_t i = 0; i < c->nsites; i++) {
-			struct gp_stats *s = &a->sites[c->sites[i]];
+			struct gp_stats *s = &sites[c->sites[i]];
 			s->chains++;
 			s->peak_bytes += c->peak;
 			if (c->peak > s->peak_max)
 				s->peak_max = c->peak;
+			keep_worst(s, c);
 		}
-		struct gp_stats *o = &a->origins[c->origin];
+		struct gp_stats *o = &origins[c->origin];
 		o->chains++;
 		o->used = 1;
 		o->peak_bytes += c->peak;
 		if (c->peak > o->peak_max)
 			o->peak_max = c->peak;
+		keep_worst(o, c);
 	}
 	HASH_DEL(t->chains, c);
 	if (c->sites != &c->site0)
 		free(c->sites);
+	free(c->series.pts);
 	free(c);
 }
 
-static struct chain_ent *chain_new(struct trace_state *t, uint64_t id, uint32_t origin, uint64_t size)
+static struct chain_ent *chain_new(struct trace_state *t, uint64_t id, uint32_t origin,
+                                   uint64_t size, int kind)
 {
 	struct chain_ent *c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
 	c->id = id;
 	c->origin = origin;
+	c->kind = kind;
 	c->peak = size;
 	c->sites = &c->site0;
 	c->capsites = 1;
+	series_add(&c->series, size, 0, 0);
 	HASH_ADD(hh, t->chains, id, sizeof c->id, c);
 	return c;
 }
@@ -242,7 +308,8 @@ static int chain_add_site(struct chain_ent *c, uint32_t site)
 	return 0;
 }
 
-static void count_step(struct gp_stats *s, uint64_t old, uint64_t new, unsigned flags)
+static void count_step(struct gp_stats *s, uint64_t old, uint64_t new, unsigned flags,
+                       uint64_t copied)
 {
 	s->used = 1;
 	s->steps++;
@@ -260,7 +327,7 @@ static void count_step(struct gp_stats *s, uint64_t old, uint64_t new, unsigned 
 		if (flags & GP_STEP_REMAP)
 			s->remaps++;
 		else
-			s->bytes_copied += old < new ? old : new;
+			s->bytes_copied += copied;
 	} else {
 		s->in_place++;
 	}
@@ -388,11 +455,27 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 	}
 	if (c->bad)
 		return -1;
+	struct gp_agg *a = t->a;
+	if (a->nstacks == a->capstacks) {
+		size_t cap = a->capstacks ? a->capstacks * 2 : 256;
+		struct gp_stack *ns = realloc(a->stacks, cap * sizeof *ns);
+		if (!ns)
+			return -2;
+		a->stacks = ns;
+		a->capstacks = cap;
+	}
 	s = calloc(1, sizeof *s);
-	if (!s)
+	struct gp_frame *copy = malloc((n ? n : 1) * sizeof *copy);
+	if (!s || !copy) {
+		free(s);
+		free(copy);
 		return -2;
+	}
+	memcpy(copy, t->frames, n * sizeof *copy);
 	s->id = id;
-	s->site = t->a->site_fn(t->a->site_ctx, t->frames, (unsigned)n);
+	s->site = a->site_fn(a->site_ctx, t->frames, (unsigned)n);
+	s->idx = a->nstacks++;
+	a->stacks[s->idx] = (struct gp_stack){ .frames = copy, .n = (unsigned)n, .site = s->site };
 	HASH_ADD(hh, t->stacks, id, sizeof s->id, s);
 	return 0;
 }
@@ -400,16 +483,18 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 static int on_chain(struct trace_state *t, struct gp_cursor *c)
 {
 	uint64_t id = gp_get_varint(c), origin = gp_get_varint(c), size = gp_get_varint(c);
-	if (c->bad || id == 0)
+	gp_get_varint(c); /* time */
+	uint64_t kind = c->p < c->end ? gp_get_varint(c) : GP_CHAIN_REALLOC;
+	if (c->bad || id == 0 || kind > GP_CHAIN_RELOCATION)
 		return -1;
 	struct chain_ent *e;
 	HASH_FIND(hh, t->chains, &id, sizeof id, e);
 	if (e)
 		return -1;
-	uint32_t site = site_of_stack(t, origin);
+	uint32_t site = site_of_stack(t, origin, NULL);
 	if (ensure_site(t->a, site))
 		return -2;
-	return chain_new(t, id, site, size) ? 0 : -2;
+	return chain_new(t, id, site, size, (int)kind) ? 0 : -2;
 }
 
 static int on_step(struct trace_state *t, struct gp_cursor *c)
@@ -417,16 +502,24 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 	struct gp_agg *a = t->a;
 	uint64_t id = gp_get_varint(c), stack = gp_get_varint(c);
 	uint64_t old = gp_get_varint(c), new = gp_get_varint(c), flags = gp_get_varint(c);
+	gp_get_varint(c); /* time */
+	gp_get_varint(c); /* thread */
+	uint64_t copied = old < new ? old : new;
+	if (c->p < c->end)
+		copied = gp_get_varint(c);
 	if (c->bad || id == 0 || (flags & GP_STEP_REMAP && !(flags & GP_STEP_MOVED)))
 		return -1;
 	struct chain_ent *ch;
 	HASH_FIND(hh, t->chains, &id, sizeof id, ch);
 	if (!ch)
 		return -1; /* a step of a chain that never began */
-	uint32_t site = site_of_stack(t, stack);
+	struct gp_stack *st;
+	uint32_t site = site_of_stack(t, stack, &st);
 	if (ensure_site(a, site))
 		return -2;
-	struct gp_totals *tt = &t->info->totals;
+	if (!(flags & GP_STEP_MOVED) || (flags & GP_STEP_REMAP))
+		copied = 0;
+	struct gp_totals *tt = ch->kind ? &a->reloc_totals : &t->info->totals;
 	tt->steps++;
 	if (new > old)
 		tt->grows++;
@@ -436,16 +529,25 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 		tt->moves++;
 		if (flags & GP_STEP_REMAP)
 			tt->remaps++;
-		else
-			tt->bytes_copied += old < new ? old : new;
+		tt->bytes_copied += copied;
 	}
-	count_step(&a->sites[site], old, new, (unsigned)flags);
-	count_step(&a->origins[ch->origin], old, new, (unsigned)flags);
+	if (st) {
+		st->kind = ch->kind;
+		st->steps++;
+		st->moves += !!(flags & GP_STEP_MOVED);
+		st->remaps += !!(flags & GP_STEP_REMAP);
+		st->bytes_copied += copied;
+	}
+	count_step(ch->kind ? &a->rsites[site] : &a->sites[site], old, new, (unsigned)flags, copied);
+	count_step(ch->kind ? &a->rorigins[ch->origin] : &a->origins[ch->origin], old, new,
+	           (unsigned)flags, copied);
 	ch->steps++;
+	ch->copied += copied;
 	if (new > ch->peak)
 		ch->peak = new;
 	if (old > ch->peak)
 		ch->peak = old;
+	series_add(&ch->series, new, (uint32_t)flags, (uint32_t)ch->steps);
 	return chain_add_site(ch, site) ? -2 : 0;
 }
 
@@ -609,6 +711,7 @@ static void stats_release(struct gp_stats *s)
 {
 	free(s->factors.v);
 	free(s->deltas.v);
+	free(s->worst.pts);
 }
 
 void gp_agg_release(struct gp_agg *a)
@@ -616,9 +719,16 @@ void gp_agg_release(struct gp_agg *a)
 	for (uint32_t i = 0; i < a->nsites; i++) {
 		stats_release(&a->sites[i]);
 		stats_release(&a->origins[i]);
+		stats_release(&a->rsites[i]);
+		stats_release(&a->rorigins[i]);
 	}
 	free(a->sites);
 	free(a->origins);
+	free(a->rsites);
+	free(a->rorigins);
+	for (size_t i = 0; i < a->nstacks; i++)
+		free(a->stacks[i].frames);
+	free(a->stacks);
 	for (size_t i = 0; i < a->ntraces; i++) {
 		free(a->traces[i].file);
 		free(a->traces[i].exe);

@@ -30,6 +30,19 @@ struct gp_samples {
 	uint64_t seen;
 };
 
+/* The sizes one chain went through, step by step (decimated past GP_SERIES_MAX points). */
+#define GP_SERIES_MAX 1024
+struct gp_point {
+	uint64_t size;  /* the block's size after the step (the first point: before any step) */
+	uint32_t flags; /* GP_STEP_* of that step */
+	uint32_t step;  /* its index in the chain, 0 for the starting size */
+};
+struct gp_series {
+	struct gp_point *pts;
+	uint32_t n, stride;
+	uint64_t bytes_copied; /* of the whole chain */
+};
+
 /* Statistics of one site, or of one chain origin. */
 struct gp_stats {
 	uint64_t steps, grows, shrinks, moves, in_place, remaps, bytes_copied;
@@ -39,7 +52,19 @@ struct gp_stats {
 	struct gp_samples factors; /* n / old size of each grow */
 	struct gp_samples deltas;  /* n - old size of each grow */
 	int used;            /* set once anything was counted here */
+	struct gp_series worst; /* the chain that copied most here (for charts) */
 };
+
+/* One distinct stack of one trace with what was counted at it (for flame graphs). */
+struct gp_stack {
+	struct gp_frame *frames; /* innermost first; frames[i].mod stays valid with the agg */
+	unsigned n;
+	uint32_t site;
+	int kind;                /* GP_KIND_* of its steps */
+	uint64_t steps, moves, remaps, bytes_copied;
+};
+
+enum gp_kind { GP_KIND_REALLOC = 0, GP_KIND_RELOCATION = 1 };
 
 /* A loaded module as recorded (addresses are of the profiled process). */
 struct gp_module {
@@ -80,7 +105,12 @@ struct gp_agg {
 	struct gp_totals totals;     /* summed over all traces */
 	struct gp_stats *sites;      /* indexed by site id */
 	struct gp_stats *origins;    /* indexed by site id of the chain's origin */
-	uint32_t nsites;             /* both arrays hold this many entries */
+	/* The same for relocation chains (malloc + copy + free growth, not realloc). */
+	struct gp_stats *rsites, *rorigins;
+	struct gp_totals reloc_totals;
+	uint32_t nsites;             /* all four arrays hold this many entries */
+	struct gp_stack *stacks;     /* every stack that had steps, of every trace */
+	size_t nstacks, capstacks;
 	struct gp_trace_info *traces;
 	size_t ntraces;
 	gp_site_fn site_fn;

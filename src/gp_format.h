@@ -47,9 +47,10 @@ enum gp_tag {
 	GP_TAG_STACK = 3,
 	/* A block had its first step: a chain begins.
 	 * v chain, v origin_stack (0 = unknown), v size (the block's size before the step),
-	 * v time */
+	 * v time, [v kind: GP_CHAIN_REALLOC (default when absent) or GP_CHAIN_RELOCATION] */
 	GP_TAG_CHAIN = 4,
-	/* v chain, v stack, v old_size, v new_size, v flags (GP_STEP_*), v time, v thread */
+	/* v chain, v stack, v old_size, v new_size, v flags (GP_STEP_*), v time, v thread,
+	 * [v copied: bytes seen copied from the old block, for a relocation step] */
 	GP_TAG_STEP = 5,
 	/* v chain: the chain's block was freed (free or realloc(p, 0)). */
 	GP_TAG_CHAIN_END = 6,
@@ -65,6 +66,11 @@ enum gp_tag {
 enum gp_step_flags {
 	GP_STEP_MOVED = 1u << 0, /* the result differs from the old pointer */
 	GP_STEP_REMAP = 1u << 1, /* ... and the old block was mmapped (glibc used mremap) */
+};
+
+enum gp_chain_kind {
+	GP_CHAIN_REALLOC = 0,    /* steps are reallocs */
+	GP_CHAIN_RELOCATION = 1, /* steps are malloc + copy + free of the old block */
 };
 
 enum gp_end_reason {
