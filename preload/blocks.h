@@ -12,7 +12,8 @@
 
 enum gp_block_kind {
 	GP_BLOCK_ORIGIN = 0, /* ref = origin reference (see stacks.h) */
-	GP_BLOCK_CHAIN = 1,  /* ref = id of the chain this block belongs to */
+	GP_BLOCK_CHAIN = 1,  /* ref = id of the realloc chain this block belongs to */
+	GP_BLOCK_RCHAIN = 2, /* ref = id of the relocation chain this block belongs to */
 };
 
 struct gp_block {

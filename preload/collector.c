@@ -475,6 +475,9 @@ static inline uint32_t tnum(void)
 
 void gp_on_alloc(void *p, size_t size, uint64_t ra)
 {
+	gp_tls.rq = (uint64_t)p; /* a candidate destination of a relocation */
+	gp_tls.rqsize = size;
+	gp_tls.ncopies = 0;
 	int hot;
 	uint32_t cs = gp_callsite(ra, &hot);
 	uint32_t *sh = gp_shadow_slot((uint64_t)p);
@@ -500,11 +503,10 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra)
 	*sh = GP_SH_SIDE;
 }
 
-static void end_chain(uint32_t chain)
+static void end_chain_locked(uint32_t chain)
 {
 	if (chain < first_chain)
 		return; /* began in the parent's trace (before fork): not in ours */
-	gp_trace_lock();
 	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + GP_VARINT_MAX);
 	if (p) {
 		struct gp_rec r;
@@ -512,16 +514,146 @@ static void end_chain(uint32_t chain)
 		gp_rec_u(&r, chain);
 		gp_trace_commit(gp_rec_end(&r, GP_TAG_CHAIN_END));
 	}
+}
+
+static void end_chain(uint32_t chain)
+{
+	gp_trace_lock();
+	end_chain_locked(chain);
 	gp_trace_unlock();
+}
+
+/* The origin stack id of a block about to start a chain (trace lock held). */
+static uint32_t origin_of_locked(const struct gp_block *b)
+{
+	if (b->kind != GP_BLOCK_ORIGIN)
+		return 0; /* a chain of the other kind: its origin is not kept */
+	if (b->ref & ORIGIN_CALLSITE) {
+		uint32_t cs = b->ref & ~ORIGIN_CALLSITE;
+		if (cs == GP_CALLSITE_NONE)
+			return 0;
+		uint64_t ra = gp_callsite_heat(cs);
+		return gp_stack_intern_locked(&ra, 1);
+	}
+	uint32_t origin = gp_stack_intern_id_locked(b->ref);
+	gp_callsite_chain(gp_stack_first(origin));
+	return origin;
+}
+
+/* Write a CHAIN record for a new chain (trace lock held). @return its id. */
+static uint32_t begin_chain_locked(const struct gp_block *b, unsigned kind)
+{
+	uint32_t chain = next_chain++;
+	uint32_t origin = origin_of_locked(b);
+	uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 5 * GP_VARINT_MAX);
+	if (rp) {
+		struct gp_rec rec;
+		gp_rec_begin(&rec, rp);
+		gp_rec_u(&rec, chain);
+		gp_rec_u(&rec, origin);
+		gp_rec_u(&rec, b->size);
+		gp_rec_u(&rec, gp_now());
+		if (kind != GP_CHAIN_REALLOC)
+			gp_rec_u(&rec, kind);
+		gp_trace_commit(gp_rec_end(&rec, GP_TAG_CHAIN));
+	}
+	return chain;
+}
+
+static void put_step_locked(uint32_t chain, uint32_t sid, uint64_t old, uint64_t n,
+                            unsigned flags, const uint64_t *copied)
+{
+	uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 8 * GP_VARINT_MAX);
+	if (!rp)
+		return;
+	struct gp_rec rec;
+	gp_rec_begin(&rec, rp);
+	gp_rec_u(&rec, chain);
+	gp_rec_u(&rec, sid);
+	gp_rec_u(&rec, old);
+	gp_rec_u(&rec, n);
+	gp_rec_u(&rec, flags);
+	gp_rec_u(&rec, gp_now());
+	gp_rec_u(&rec, tnum());
+	if (copied)
+		gp_rec_u(&rec, *copied);
+	gp_trace_commit(gp_rec_end(&rec, GP_TAG_STEP));
+	if (gp_now() - last_flush > FLUSH_EVERY)
+		flush_locked(0);
+}
+
+/* Make `q` (size n) a block of chain `chain` of `kind`. */
+static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind)
+{
+	struct gp_block nb = { q, n, chain, kind };
+	uint32_t *sh = gp_shadow_slot(q);
+	if (!sh || gp_blocks_put(&nb)) {
+		gp_fail("out of memory for the block table", ENOMEM);
+		return;
+	}
+	*sh = GP_SH_SIDE;
+}
+
+/*
+ * The thread frees `old` after allocating a larger block and copying into it from `old`:
+ * record a relocation step old -> new. @return nonzero if it was one (chains handled).
+ */
+static int relocation(uint64_t old, uint32_t e, const struct gp_block *b)
+{
+	struct gp_tls *t = &gp_tls;
+	uint64_t q = t->rq, qsize = t->rqsize, oldsize = 0, copied = 0;
+	uint32_t ncopies = t->ncopies;
+	t->ncopies = 0;
+	t->rq = 0;
+	if (b)
+		oldsize = b->size;
+	else if (e & GP_SH_KNOWN)
+		oldsize = gp_usable((const void *)old) - (e & GP_SH_SLACK_MASK);
+	for (uint32_t i = 0; i < ncopies; i++)
+		if (t->copies[i].src >= old && t->copies[i].src < old + oldsize)
+			copied += t->copies[i].n;
+	if (!copied || qsize <= oldsize || q == old)
+		return 0;
+	uint64_t ips[GP_DEPTH_MAX];
+	unsigned depth = gp_stack_capture(ips, gp_depth);
+	struct gp_block from = b ? *b : (struct gp_block){ old, oldsize, 0, GP_BLOCK_ORIGIN };
+	from.size = oldsize;
+	if (!b) {
+		uint32_t csf = (e >> GP_SH_CS_SHIFT) & GP_SH_CS_MASK;
+		from.ref = ORIGIN_CALLSITE | (csf ? csf - 1 : GP_CALLSITE_NONE);
+	}
+	gp_trace_lock();
+	uint32_t chain;
+	if (from.kind == GP_BLOCK_RCHAIN && from.ref >= first_chain) {
+		chain = from.ref;
+	} else {
+		if (from.kind == GP_BLOCK_CHAIN) /* its realloc chain ends with this free */
+			end_chain_locked(from.ref);
+		chain = begin_chain_locked(&from, GP_CHAIN_RELOCATION);
+	}
+	uint32_t sid = depth ? gp_stack_intern_locked(ips, depth) : 0;
+	put_step_locked(chain, sid, oldsize, qsize, GP_STEP_MOVED, &copied);
+	gp_trace_unlock();
+
+	/* The new block carries the chain on; drop whatever it had as a plain block. */
+	struct gp_block stale;
+	if (gp_shadow_get(q) & GP_SH_SIDE)
+		gp_blocks_take(q, &stale);
+	chain_block(q, qsize, chain, GP_BLOCK_RCHAIN);
+	return 1;
 }
 
 void gp_on_free(void *p)
 {
-	uint32_t e = gp_shadow_get((uint64_t)p);
-	if (!(e & GP_SH_SIDE))
-		return; /* nothing to forget: the next allocation here overwrites the entry */
+	uint64_t old = (uint64_t)p;
+	uint32_t e = gp_shadow_get(old);
 	struct gp_block b;
-	if (gp_blocks_take((uint64_t)p, &b) && b.kind == GP_BLOCK_CHAIN)
+	int have = (e & GP_SH_SIDE) && gp_blocks_take(old, &b);
+	if (old == gp_tls.rq) /* the watched block itself goes away */
+		gp_tls.rq = 0, gp_tls.ncopies = 0;
+	if (gp_tls.ncopies && gp_state == GP_STATE_ON && relocation(old, e, have ? &b : NULL))
+		return;
+	if (have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(b.ref);
 }
 
@@ -573,55 +705,15 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r)
 	if (r->b.kind == GP_BLOCK_CHAIN && r->b.ref >= first_chain) {
 		chain = r->b.ref;
 	} else {
-		chain = next_chain++;
+		if (r->b.kind == GP_BLOCK_RCHAIN) /* relocated before, now realloc'd */
+			end_chain_locked(r->b.ref);
+		if (r->b.kind != GP_BLOCK_ORIGIN)
+			r->b.kind = GP_BLOCK_CHAIN; /* origin unknown (another kind, or before fork) */
+		chain = begin_chain_locked(&r->b, GP_CHAIN_REALLOC);
 		add(&n_chains);
-		uint32_t origin = 0;
-		if (r->b.kind == GP_BLOCK_ORIGIN) {
-			if (r->b.ref & ORIGIN_CALLSITE) {
-				uint32_t cs = r->b.ref & ~ORIGIN_CALLSITE;
-				if (cs != GP_CALLSITE_NONE) {
-					uint64_t ra = gp_callsite_heat(cs);
-					origin = gp_stack_intern_locked(&ra, 1);
-				}
-			} else {
-				origin = gp_stack_intern_id_locked(r->b.ref);
-				gp_callsite_chain(gp_stack_first(origin));
-			}
-		}
-		uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 4 * GP_VARINT_MAX);
-		if (rp) {
-			struct gp_rec rec;
-			gp_rec_begin(&rec, rp);
-			gp_rec_u(&rec, chain);
-			gp_rec_u(&rec, origin);
-			gp_rec_u(&rec, old);
-			gp_rec_u(&rec, gp_now());
-			gp_trace_commit(gp_rec_end(&rec, GP_TAG_CHAIN));
-		}
 	}
 	uint32_t sid = depth ? gp_stack_intern_locked(ips, depth) : 0;
-	uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 7 * GP_VARINT_MAX);
-	if (rp) {
-		struct gp_rec rec;
-		gp_rec_begin(&rec, rp);
-		gp_rec_u(&rec, chain);
-		gp_rec_u(&rec, sid);
-		gp_rec_u(&rec, old);
-		gp_rec_u(&rec, n);
-		gp_rec_u(&rec, flags);
-		gp_rec_u(&rec, gp_now());
-		gp_rec_u(&rec, tnum());
-		gp_trace_commit(gp_rec_end(&rec, GP_TAG_STEP));
-		if (gp_now() - last_flush > FLUSH_EVERY)
-			flush_locked(0);
-	}
+	put_step_locked(chain, sid, old, n, flags, NULL);
 	gp_trace_unlock();
-
-	struct gp_block nb = { (uint64_t)q, n, chain, GP_BLOCK_CHAIN };
-	uint32_t *sh = gp_shadow_slot((uint64_t)q);
-	if (!sh || gp_blocks_put(&nb)) {
-		gp_fail("out of memory for the block table", ENOMEM);
-		return;
-	}
-	*sh = GP_SH_SIDE;
+	chain_block((uint64_t)q, n, chain, GP_BLOCK_CHAIN);
 }

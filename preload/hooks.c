@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -202,9 +203,70 @@ EXPORT void *pvalloc(size_t n)
 	return record_alloc(__libc_pvalloc(n), n, RA());
 }
 
+/* ---- copies: evidence for relocations (malloc + copy + free growth, see tls.h) ---- */
+
+typedef void *(*copy_fn)(void *, const void *, size_t);
+static copy_fn real_memcpy, real_memmove, real_mempcpy;
+
+/* Before our constructor has found the real functions (other libraries' constructors may
+ * copy): plain string instructions, which the compiler cannot turn back into a call. */
+static void *slow_copy(void *dst, const void *src, size_t n)
+{
+	void *d = dst;
+	if ((uintptr_t)dst - (uintptr_t)src >= n) { /* forward is safe */
+		__asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+	} else {
+		unsigned char *de = (unsigned char *)dst + n - 1;
+		const unsigned char *se = (const unsigned char *)src + n - 1;
+		__asm__ volatile("std\n\trep movsb\n\tcld" : "+D"(de), "+S"(se), "+c"(n) : : "memory");
+	}
+	return dst;
+}
+
+EXPORT void *memcpy(void *dst, const void *src, size_t n)
+{
+	gp_note_copy(dst, src, n);
+	return LIKELY(real_memcpy != NULL) ? real_memcpy(dst, src, n) : slow_copy(dst, src, n);
+}
+
+EXPORT void *memmove(void *dst, const void *src, size_t n)
+{
+	gp_note_copy(dst, src, n);
+	return LIKELY(real_memmove != NULL) ? real_memmove(dst, src, n) : slow_copy(dst, src, n);
+}
+
+EXPORT void *mempcpy(void *dst, const void *src, size_t n)
+{
+	gp_note_copy(dst, src, n);
+	if (LIKELY(real_mempcpy != NULL))
+		return real_mempcpy(dst, src, n);
+	return (char *)slow_copy(dst, src, n) + n;
+}
+
+/* _FORTIFY_SOURCE builds call these instead. */
+EXPORT void *__memcpy_chk(void *dst, const void *src, size_t n, size_t dstlen)
+{
+	if (n > dstlen)
+		__builtin_trap(); /* as glibc's __chk_fail: the program overflows a buffer */
+	return memcpy(dst, src, n);
+}
+
+EXPORT void *__memmove_chk(void *dst, const void *src, size_t n, size_t dstlen)
+{
+	if (n > dstlen)
+		__builtin_trap();
+	return memmove(dst, src, n);
+}
+
 /* ---- process lifetime ---- */
 
-__attribute__((constructor(101))) static void gp_ctor(void) { gp_init_late(); }
+__attribute__((constructor(101))) static void gp_ctor(void)
+{
+	real_memcpy = (copy_fn)dlsym(RTLD_NEXT, "memcpy");
+	real_memmove = (copy_fn)dlsym(RTLD_NEXT, "memmove");
+	real_mempcpy = (copy_fn)dlsym(RTLD_NEXT, "mempcpy");
+	gp_init_late();
+}
 
 /* Runs after the program's own destructors and atexit handlers (we were initialized
  * before it), so their allocations are in the trace. */

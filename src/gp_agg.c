@@ -150,6 +150,8 @@ static int ensure_site(struct gp_agg *a, uint32_t site)
 {
 	if (site < a->nsites)
 		return 0;
+	if (site >= (1u << 28)) /* a resolver bug, not a real number of sites */
+		return -1;
 	uint32_t n = a->nsites ? a->nsites : 64;
 	while (n <= site)
 		n *= 2;

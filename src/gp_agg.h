@@ -132,7 +132,9 @@ void gp_agg_release(struct gp_agg *a);
  * Read the trace at `path` into the aggregate.
  * @return 0 on success (also for a trace cut short: see the trace's info), -1 if the file is
  * missing, unreadable, not a trace, of a newer version or damaged; a one-line message is in
- * a->err (without the file name). On -1 nothing of that file is counted.
+ * a->err (without the file name). On -1 the aggregate holds what was read before the damage
+ * (totals, sites and origins agree with each other); callers report the file as unreadable
+ * and print no report.
  */
 int gp_agg_add_file(struct gp_agg *a, const char *path);
 

@@ -166,7 +166,11 @@ static void read_header(struct gp_reader *r)
 		return;
 	}
 	unsigned v = r->dbuf[GP_MAGIC_LEN];
-	if (v == 0 || v > GP_FORMAT_VERSION) {
+	if (v == 0) {
+		fail(r, "unsupported trace format version 0 (damaged header?)");
+		return;
+	}
+	if (v > GP_FORMAT_VERSION) {
 		fail(r, "trace format version %u is newer than this growprof reads (%u); "
 		        "upgrade growprof", v, GP_FORMAT_VERSION);
 		return;
@@ -216,9 +220,8 @@ int gp_reader_next(struct gp_reader *r, unsigned *tag, const uint8_t **payload, 
 	int ok = need(r, 1);
 	if (ok <= 0)
 		return ok;
-	/* Header: tag + varint length (at most 4 bytes: records are < 2^28). */
-	size_t have = r->dlen - r->dpos;
-	ok = need(r, have >= 1 + 4 ? 1 + 4 : have + 1);
+	/* Header: tag + varint length, read byte by byte so a short last record is found. */
+	ok = need(r, 2);
 	while (ok > 0) {
 		struct gp_cursor c = { r->dbuf + r->dpos + 1, r->dbuf + r->dlen, 0 };
 		uint64_t n = gp_get_varint(&c);

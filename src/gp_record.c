@@ -10,6 +10,8 @@ uint64_t gp_get_varint(struct gp_cursor *c)
 		if (c->p >= c->end)
 			break;
 		uint8_t b = *c->p++;
+		if (shift == 63 && (b & 0x7e))
+			break; /* a tenth byte may only carry the 64th bit */
 		v |= (uint64_t)(b & 0x7f) << shift;
 		if (!(b & 0x80))
 			return v;

@@ -44,10 +44,23 @@ static void frame_fields(FILE *out, const struct gp_vframe *f)
 	str(out, f->module);
 }
 
+static void totals(FILE *out, const struct gp_totals *t)
+{
+	fprintf(out, "{\"allocs\": %llu, \"frees\": %llu, \"steps\": %llu, \"failed\": %llu, "
+	        "\"grows\": %llu, \"shrinks\": %llu, \"moves\": %llu, \"remaps\": %llu, "
+	        "\"bytes_copied\": %llu, \"chains\": %llu, \"max_chain_steps\": %llu}",
+	        (unsigned long long)t->allocs, (unsigned long long)t->frees,
+	        (unsigned long long)t->steps, (unsigned long long)t->failed,
+	        (unsigned long long)t->grows, (unsigned long long)t->shrinks,
+	        (unsigned long long)t->moves, (unsigned long long)t->remaps,
+	        (unsigned long long)t->bytes_copied, (unsigned long long)t->chains,
+	        (unsigned long long)t->max_chain_steps);
+}
+
 static void rows(FILE *out, struct gp_view *v, int origins, enum gp_sort key, size_t top)
 {
 	size_t n;
-	struct gp_row *r = gp_view_rows(v, origins, key, &n);
+	struct gp_row *r = gp_view_rows_all(v, origins, key, &n);
 	fputc('[', out);
 	for (size_t i = 0; r && i < n && i < top; i++) {
 		const struct gp_stats *s = r[i].st;
@@ -74,6 +87,8 @@ static void rows(FILE *out, struct gp_view *v, int origins, enum gp_sort key, si
 			num(out, r[i].factor_median);
 		else
 			fputs("null", out);
+		fputs(", \"kind\": ", out);
+		str(out, r[i].kind == GP_KIND_RELOCATION ? "relocation" : "realloc");
 		fputs(", \"pattern\": ", out);
 		str(out, gp_pattern_name(r[i].pattern));
 		fputs(", \"advice\": ", out);
@@ -101,16 +116,11 @@ void gp_report_json(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 		fprintf(out, ", \"complete\": %s, \"cut_short\": %s}", ti->complete ? "true" : "false",
 		        ti->cut_short ? "true" : "false");
 	}
-	fprintf(out, "],\n\"totals\": {\"allocs\": %llu, \"frees\": %llu, \"steps\": %llu, "
-	        "\"failed\": %llu, \"grows\": %llu, \"shrinks\": %llu, \"moves\": %llu, "
-	        "\"remaps\": %llu, \"bytes_copied\": %llu, \"chains\": %llu, "
-	        "\"max_chain_steps\": %llu},\n\"sites\": ",
-	        (unsigned long long)t->allocs, (unsigned long long)t->frees,
-	        (unsigned long long)t->steps, (unsigned long long)t->failed,
-	        (unsigned long long)t->grows, (unsigned long long)t->shrinks,
-	        (unsigned long long)t->moves, (unsigned long long)t->remaps,
-	        (unsigned long long)t->bytes_copied, (unsigned long long)t->chains,
-	        (unsigned long long)t->max_chain_steps);
+	fputs("],\n\"totals\": ", out);
+	totals(out, t);
+	fputs(",\n\"relocation_totals\": ", out);
+	totals(out, &a->reloc_totals);
+	fputs(",\n\"sites\": ", out);
 	rows(out, v, 0, key, top);
 	fputs(",\n\"origins\": ", out);
 	rows(out, v, 1, key, top);

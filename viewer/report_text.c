@@ -47,7 +47,7 @@ static void section(FILE *out, struct gp_view *v, int origins, enum gp_sort key,
 {
 	static const char *keyname[] = { "bytes copied", "moves", "steps", "amplification" };
 	size_t n;
-	struct gp_row *rows = gp_view_rows(v, origins, key, &n);
+	struct gp_row *rows = gp_view_rows_all(v, origins, key, &n);
 	if (!rows)
 		return;
 	fprintf(out, "\n%s by %s", origins ? "Chain origins" : "Growth hotspots (sites)", keyname[key]);
@@ -60,7 +60,7 @@ static void section(FILE *out, struct gp_view *v, int origins, enum gp_sort key,
 		const struct gp_row *r = &rows[i];
 		const struct gp_stats *s = r->st;
 		char a[32], b[32], c[32], d[32];
-		fprintf(out, "%3zu. ", i + 1);
+		fprintf(out, "%3zu. %s", i + 1, r->kind == GP_KIND_RELOCATION ? "[relocation] " : "");
 		where(out, &r->site->where);
 		fprintf(out, "     copied %s, amplification %.2fx, %s moves / %s steps",
 		        gp_fmt_bytes(a, sizeof a, (double)s->bytes_copied), r->amplification,
@@ -108,6 +108,12 @@ void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	        gp_fmt_bytes(n1, 32, (double)t->bytes_copied), gp_fmt_count(n2, 32, t->bytes_copied),
 	        gp_fmt_count(n3, 32, t->chains), gp_fmt_count(n4, 32, t->max_chain_steps),
 	        peaks ? (double)t->bytes_copied / (double)peaks : 0.0);
+	const struct gp_totals *rt = &a->reloc_totals;
+	if (rt->steps)
+		fprintf(out, "  relocations (malloc + copy + free, no realloc): %s steps in %s chains, "
+		        "copied %s, amplification %.2fx\n", gp_fmt_count(n1, 32, rt->steps),
+		        gp_fmt_count(n2, 32, rt->chains), gp_fmt_bytes(n3, 32, (double)rt->bytes_copied),
+		        gp_view_amplification(v, GP_KIND_RELOCATION));
 	section(out, v, 0, key, top);
 	section(out, v, 1, key, top);
 }

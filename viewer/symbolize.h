@@ -19,15 +19,17 @@
 
 /* One logical frame: a physical address may expand into several when functions were inlined. */
 struct gp_sym {
-    /* Demangled (C++ and Rust, legacy and v0; the Rust legacy hash suffix ::h0123456789abcdef is
-     * removed), NULL if unknown. Owned by the symbolizer and valid until gp_symbolizer_free.
-     * Strings are interned: equal names from gp_symbolize are the same pointer. */
-    const char *function;
-    /* Source file path as recorded in DWARF (absolute, or relative to the compilation
-     * directory when the compiler recorded it so), NULL if there is no line info. Interned and
-     * owned by the symbolizer like `function`. */
-    const char *file;
-    int line; /* 0 if unknown */
+	/* Demangled (C++ and Rust, legacy and v0; the Rust legacy hash suffix
+	 * ::h0123456789abcdef is removed), NULL if unknown. C++ names that come from a mangled
+	 * name carry their parameter list ("ns::f(int)"); C names and DWARF-only names do not
+	 * ("main", "ns::helper"). Owned by the symbolizer and valid until gp_symbolizer_free.
+	 * Strings are interned: equal names from gp_symbolize are the same pointer. */
+	const char *function;
+	/* Source file path from DWARF, joined to the CU's DW_AT_comp_dir when DWARF records it
+	 * relative (so absolute whenever the compilation directory is), NULL if there is no line
+	 * info. Interned and owned by the symbolizer like `function`. */
+	const char *file;
+	int line; /* 0 if unknown */
 };
 
 struct gp_symbolizer;
@@ -52,7 +54,8 @@ void gp_symbolizer_free(struct gp_symbolizer *s);
  * file:line (DW_AT_call_file/DW_AT_call_line), ... the last one is the real (outermost,
  * physical) function. If the inline chain is longer than `max`, only its innermost `max`
  * frames are returned. When DWARF has no function for addr, the ELF symbol table
- * (.symtab, else .dynsym) names the single frame.
+ * (.symtab, else .dynsym) names the single frame; an address inside no function gives
+ * function NULL (file/line may still come from the line table).
  *
  * Returns the number of frames filled: 0 if max <= 0, otherwise always >= 1 (a frame with
  * function NULL, file NULL and line 0 when nothing is known, e.g. the file cannot be opened or

@@ -40,6 +40,23 @@ static const char *const default_wrappers[] = {
 	/* C++ */
 	"operator new*", "operator delete*", "std::__new_allocator<*", "__gnu_cxx::new_allocator<*",
 	"std::allocator<*", "std::allocator_traits<*",
+	/* libstdc++ growth internals: the site of a vector's or string's relocation is the
+	 * code that pushed, appended or reserved */
+	"*std::_Vector_base<*", "*std::vector<*>::_M_realloc_insert*",
+	"*std::vector<*>::_M_realloc_append*", "*std::vector<*>::_M_default_append*",
+	"*std::vector<*>::_M_fill_insert*", "*std::vector<*>::_M_range_insert*",
+	"*std::vector<*>::_M_insert_aux*", "*std::vector<*>::_M_emplace_aux*",
+	"*std::vector<*>::reserve*", "*std::vector<*>::push_back*", "*std::vector<*>::emplace_back*",
+	"*std::vector<*>::resize*", "*std::vector<*>::insert*", "*std::vector<*>::emplace*",
+	"*std::vector<*>::_M_allocate_and_copy*",
+	"*std::__cxx11::basic_string<*>::_M_*", "*std::__cxx11::basic_string<*>::reserve*",
+	"*std::__cxx11::basic_string<*>::push_back*", "*std::__cxx11::basic_string<*>::append*",
+	"*std::__cxx11::basic_string<*>::operator+=*", "*std::__cxx11::basic_string<*>::insert*",
+	"*std::__cxx11::basic_string<*>::replace*", "*std::__cxx11::basic_string<*>::resize*",
+	"*std::__cxx11::basic_string<*>::assign*", "*std::basic_string<*>::_M_*",
+	"std::__relocate_a*", "*std::__relocate_object_a*", "std::__uninitialized_*",
+	"std::__do_uninit_copy*", "std::__copy_move*", "std::copy<*", "std::move<*",
+	"std::__new_allocator<*", "__gnu_cxx::__alloc_traits<*", "std::__allocate_guarded*",
 	/* Rust */
 	"__rust_alloc", "__rust_realloc", "__rust_alloc_zeroed", "__rdl_alloc", "__rdl_realloc",
 	"__rdl_alloc_zeroed", "__rg_alloc", "__rg_realloc", "__rg_alloc_zeroed",
@@ -419,28 +436,56 @@ static int cmp_rows(const void *a, const void *b)
 	return x->site->id < y->site->id ? -1 : x->site->id > y->site->id;
 }
 
-struct gp_row *gp_view_rows(struct gp_view *v, int origins, enum gp_sort key, size_t *n)
+static struct gp_row *rows_of(struct gp_view *v, int origins, int kinds, enum gp_sort key,
+                              size_t *n)
 {
-	const struct gp_stats *arr = origins ? v->agg.origins : v->agg.sites;
-	struct gp_row *rows = calloc(v->nsites ? v->nsites : 1, sizeof *rows);
+	struct gp_row *rows = calloc(2 * (size_t)(v->nsites ? v->nsites : 1), sizeof *rows);
 	if (!rows)
 		return NULL;
 	size_t k = 0;
-	for (uint32_t i = 0; i < v->nsites && i < v->agg.nsites; i++) {
-		const struct gp_stats *st = &arr[i];
-		if (!st->used || (origins ? st->chains == 0 : st->steps == 0))
+	for (int kind = 0; kind < 2; kind++) {
+		if (!(kinds & (1 << kind)))
 			continue;
-		struct gp_row *r = &rows[k++];
-		r->site = v->sites[i];
-		r->st = st;
-		r->amplification = gp_stats_amplification(st);
-		r->factor_median = gp_samples_median(&st->factors);
-		r->delta_median = gp_samples_median(&st->deltas);
-		r->pattern = gp_stats_pattern(st);
-		advise(r, origins);
+		const struct gp_stats *arr = kind == GP_KIND_RELOCATION
+			? (origins ? v->agg.rorigins : v->agg.rsites)
+			: (origins ? v->agg.origins : v->agg.sites);
+		for (uint32_t i = 0; i < v->nsites && i < v->agg.nsites; i++) {
+			const struct gp_stats *st = &arr[i];
+			if (!st->used || (origins ? st->chains == 0 : st->steps == 0))
+				continue;
+			struct gp_row *r = &rows[k++];
+			r->site = v->sites[i];
+			r->kind = kind;
+			r->st = st;
+			r->amplification = gp_stats_amplification(st);
+			r->factor_median = gp_samples_median(&st->factors);
+			r->delta_median = gp_samples_median(&st->deltas);
+			r->pattern = gp_stats_pattern(st);
+			advise(r, origins);
+		}
 	}
 	sort_key = key;
 	qsort(rows, k, sizeof *rows, cmp_rows);
 	*n = k;
 	return rows;
+}
+
+struct gp_row *gp_view_rows(struct gp_view *v, int origins, enum gp_sort key, size_t *n)
+{
+	return rows_of(v, origins, 1 << GP_KIND_REALLOC, key, n);
+}
+
+struct gp_row *gp_view_rows_all(struct gp_view *v, int origins, enum gp_sort key, size_t *n)
+{
+	return rows_of(v, origins, 1 << GP_KIND_REALLOC | 1 << GP_KIND_RELOCATION, key, n);
+}
+
+double gp_view_amplification(const struct gp_view *v, int kind)
+{
+	const struct gp_stats *o = kind == GP_KIND_RELOCATION ? v->agg.rorigins : v->agg.origins;
+	const struct gp_totals *t = kind == GP_KIND_RELOCATION ? &v->agg.reloc_totals : &v->agg.totals;
+	uint64_t peaks = 0;
+	for (uint32_t i = 0; i < v->agg.nsites; i++)
+		peaks += o[i].peak_bytes;
+	return peaks ? (double)t->bytes_copied / (double)peaks : 0;
 }

@@ -49,6 +49,7 @@ int gp_view_load(struct gp_view *v, const char *path);
 /* A site's or origin's statistics with what the reports derive from them. */
 struct gp_row {
 	const struct gp_site *site;
+	int kind;              /* GP_KIND_REALLOC or GP_KIND_RELOCATION */
 	const struct gp_stats *st;
 	double amplification;
 	double factor_median;  /* median growth factor of the grows, 0 if none */
@@ -67,6 +68,10 @@ int gp_sort_parse(const char *s, enum gp_sort *out);
  * NULL if out of memory.
  */
 struct gp_row *gp_view_rows(struct gp_view *v, int origins, enum gp_sort key, size_t *n);
+/* The same with relocation chains' rows too (row->kind tells them apart), sorted together. */
+struct gp_row *gp_view_rows_all(struct gp_view *v, int origins, enum gp_sort key, size_t *n);
+/* Run amplification: bytes copied / sum of the chains' peaks, of one kind. */
+double gp_view_amplification(const struct gp_view *v, int kind);
 
 /* Human numbers: "1,234,567", "12.3 MiB" (into buf, returned). */
 const char *gp_fmt_count(char *buf, size_t cap, uint64_t v);
