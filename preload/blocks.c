@@ -100,23 +100,62 @@ int gp_blocks_put(const struct gp_block *b)
 	return 0;
 }
 
+/* Find `ptr` in its shard (locked). @return its slot index, or -1. */
+static int64_t find(struct shard *s, uint64_t ptr)
+{
+	if (!s->cap)
+		return -1;
+	uint32_t mask = s->cap - 1, i = home(ptr, mask);
+	while (s->slot[i].ptr != ptr) {
+		if (!s->slot[i].ptr)
+			return -1;
+		i = (i + 1) & mask;
+	}
+	return i;
+}
+
+int gp_blocks_get(uint64_t ptr, struct gp_block *out)
+{
+	struct shard *s = shard_of(ptr);
+	shard_lock(s);
+	int64_t i = find(s, ptr);
+	if (i >= 0)
+		*out = s->slot[i];
+	shard_unlock(s);
+	return i >= 0;
+}
+
+/* Remove slot i of a locked shard. */
+static void remove_at(struct shard *s, uint32_t i);
+
+void gp_blocks_drop(const struct gp_block *b)
+{
+	struct shard *s = shard_of(b->ptr);
+	shard_lock(s);
+	int64_t i = find(s, b->ptr);
+	if (i >= 0 && s->slot[i].ref == b->ref && s->slot[i].kind == b->kind)
+		remove_at(s, (uint32_t)i);
+	shard_unlock(s);
+}
+
 int gp_blocks_take(uint64_t ptr, struct gp_block *out)
 {
 	struct shard *s = shard_of(ptr);
 	shard_lock(s);
-	if (!s->cap) {
+	int64_t i = find(s, ptr);
+	if (i < 0) {
 		shard_unlock(s);
 		return 0;
 	}
-	uint32_t mask = s->cap - 1, i = home(ptr, mask);
-	while (s->slot[i].ptr != ptr) {
-		if (!s->slot[i].ptr) {
-			shard_unlock(s);
-			return 0;
-		}
-		i = (i + 1) & mask;
-	}
 	*out = s->slot[i];
+	remove_at(s, (uint32_t)i);
+	shard_unlock(s);
+	return 1;
+}
+
+static void remove_at(struct shard *s, uint32_t i)
+{
+	uint32_t mask = s->cap - 1;
 	/* Backward-shift deletion keeps probe sequences intact without tombstones. */
 	uint32_t j = i;
 	for (;;) {
@@ -132,8 +171,6 @@ int gp_blocks_take(uint64_t ptr, struct gp_block *out)
 	}
 	s->slot[i].ptr = 0;
 	s->count--;
-	shard_unlock(s);
-	return 1;
 }
 
 void gp_blocks_lock_all(void)

@@ -27,6 +27,11 @@ struct gp_block {
 int gp_blocks_put(const struct gp_block *b);
 /* Remove the block at `ptr` and copy it to *out. @return 1 if it was there, 0 if not. */
 int gp_blocks_take(uint64_t ptr, struct gp_block *out);
+/* Copy the block at `ptr` to *out, leaving it in place. @return 1 if it was there. */
+int gp_blocks_get(uint64_t ptr, struct gp_block *out);
+/* Remove the block at `ptr` only if it still is `b` (same ref and kind): the address may have
+ * been freed and handed to another thread, whose entry must stay. */
+void gp_blocks_drop(const struct gp_block *b);
 
 /* fork: hold every shard across fork() so the child's copy is consistent. */
 void gp_blocks_lock_all(void);

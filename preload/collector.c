@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,7 +31,9 @@ __thread struct gp_tls gp_tls __attribute__((tls_model("initial-exec")));
 #define BUF_CAP (1u << 20)   /* raw records between two compressions */
 #define ORIGIN_CALLSITE 0x80000000u
 
-static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
+/* A spinlock (yielding when the holder is busy compressing): cheaper than a mutex for the
+ * few dozen instructions a step holds it. */
+static volatile int trace_mu;
 static uint8_t *buf;
 static size_t buf_len;
 static int out_fd = -1;
@@ -51,18 +54,95 @@ static uint64_t last_flush;   /* gp_now() of the last flush */
 static uint64_t n_allocs, n_frees, n_failed, n_steps, n_chains;
 
 static inline void add(uint64_t *c) { __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
-void gp_count_alloc(void) { add(&n_allocs); }
-void gp_count_free(void) { add(&n_frees); }
+static inline void add_n(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
+/*
+ * Per-thread counters: each thread registers its gp_tls once; a pthread key's destructor
+ * folds its counts into the globals when it exits. Only keys below 32 live in glibc's static
+ * array (setspecific allocates for the others), so with a later key every thread just uses
+ * the global atomics.
+ */
+#define MAX_THREADS 4096
+static struct gp_tls *threads[MAX_THREADS];
+static unsigned nthreads;
+static pthread_mutex_t threads_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t thread_key;
+static int have_key;
+
+static void thread_gone(void *arg)
+{
+	struct gp_tls *t = arg;
+	pthread_mutex_lock(&threads_mu);
+	for (unsigned i = 0; i < nthreads; i++)
+		if (threads[i] == t) {
+			threads[i] = threads[--nthreads];
+			break;
+		}
+	add_n(&n_allocs, t->allocs);
+	add_n(&n_frees, t->frees);
+	t->allocs = t->frees = 0;
+	t->reg = -1; /* whatever it frees on its way out goes to the globals */
+	pthread_mutex_unlock(&threads_mu);
+}
+
+void gp_count_slow(int is_free)
+{
+	struct gp_tls *t = &gp_tls;
+	if (t->reg == 0 && have_key) {
+		pthread_mutex_lock(&threads_mu);
+		if (nthreads < MAX_THREADS && pthread_setspecific(thread_key, t) == 0) {
+			threads[nthreads++] = t;
+			t->reg = 1;
+		} else {
+			t->reg = -1;
+		}
+		pthread_mutex_unlock(&threads_mu);
+		if (t->reg > 0) {
+			if (is_free)
+				gp_count_free();
+			else
+				gp_count_alloc();
+			return;
+		}
+	}
+	add(is_free ? &n_frees : &n_allocs);
+}
+
+/* All allocs and frees so far, of every thread. */
+static void sum_counts(uint64_t *allocs, uint64_t *frees)
+{
+	pthread_mutex_lock(&threads_mu);
+	uint64_t a = __atomic_load_n(&n_allocs, __ATOMIC_RELAXED);
+	uint64_t f = __atomic_load_n(&n_frees, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < nthreads; i++) {
+		a += __atomic_load_n(&threads[i]->allocs, __ATOMIC_RELAXED);
+		f += __atomic_load_n(&threads[i]->frees, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&threads_mu);
+	*allocs = a;
+	*frees = f;
+}
 
 uint64_t gp_now(void)
 {
+	/* Coarse: a memory read in the vDSO. The precise clock cost as much as unwinding. */
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - t0;
 }
 
-void gp_trace_lock(void) { pthread_mutex_lock(&trace_mu); }
-void gp_trace_unlock(void) { pthread_mutex_unlock(&trace_mu); }
+void gp_trace_lock(void)
+{
+	unsigned spins = 0;
+	while (__atomic_exchange_n(&trace_mu, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&trace_mu, __ATOMIC_RELAXED)) {
+			if (++spins < 128)
+				__builtin_ia32_pause();
+			else
+				sched_yield();
+		}
+}
+
+void gp_trace_unlock(void) { __atomic_store_n(&trace_mu, 0, __ATOMIC_RELEASE); }
 
 /* ---- allocation-free messages ---- */
 
@@ -199,8 +279,10 @@ static void put_counts(void)
 	uint8_t *p = buf + buf_len;
 	struct gp_rec r;
 	gp_rec_begin(&r, p);
-	gp_rec_u(&r, __atomic_load_n(&n_allocs, __ATOMIC_RELAXED));
-	gp_rec_u(&r, __atomic_load_n(&n_frees, __ATOMIC_RELAXED));
+	uint64_t allocs, frees;
+	sum_counts(&allocs, &frees);
+	gp_rec_u(&r, allocs);
+	gp_rec_u(&r, frees);
 	gp_rec_u(&r, __atomic_load_n(&n_failed, __ATOMIC_RELAXED));
 	gp_rec_u(&r, __atomic_load_n(&n_steps, __ATOMIC_RELAXED));
 	gp_rec_u(&r, __atomic_load_n(&n_chains, __ATOMIC_RELAXED));
@@ -369,6 +451,7 @@ int gp_init(void)
 
 static void fork_prepare(void)
 {
+	pthread_mutex_lock(&threads_mu);
 	gp_trace_lock();
 	gp_blocks_lock_all();
 	gp_ialloc_lock();
@@ -379,6 +462,7 @@ static void fork_parent(void)
 	gp_ialloc_unlock();
 	gp_blocks_unlock_all();
 	gp_trace_unlock();
+	pthread_mutex_unlock(&threads_mu);
 }
 
 /* Everything of the parent's trace stays the parent's: the child gets a fresh trace. */
@@ -391,6 +475,11 @@ static void new_trace_locked(void)
 		close(out_fd);
 	out_fd = -1;
 	n_allocs = n_frees = n_failed = n_steps = n_chains = 0;
+	pthread_mutex_lock(&threads_mu);
+	for (unsigned i = 0; i < nthreads; i++) /* a new trace counts from zero */
+		__atomic_store_n(&threads[i]->allocs, 0, __ATOMIC_RELAXED),
+		__atomic_store_n(&threads[i]->frees, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&threads_mu);
 	first_chain = next_chain;
 	gp_gen++;
 	gp_stacks_new_trace();
@@ -400,9 +489,14 @@ static void new_trace_locked(void)
 
 static void fork_child(void)
 {
+	/* Only the forking thread lives on in the child. */
+	pthread_mutex_init(&threads_mu, NULL);
+	nthreads = 0;
+	if (gp_tls.reg > 0)
+		threads[nthreads++] = &gp_tls;
 	gp_ialloc_unlock();
 	gp_blocks_unlock_all();
-	pthread_mutex_init(&trace_mu, NULL);
+	trace_mu = 0; /* the forking thread held it across fork() */
 	gp_tls.tnum = 0;
 	gp_trace_lock();
 	if (gp_state == GP_STATE_ON)
@@ -419,6 +513,8 @@ void gp_init_late(void)
 	/* Registering may allocate: done here, outside any hook, it counts as the program's
 	 * allocation both for us and for any interposer in front of us. */
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	if (pthread_key_create(&thread_key, thread_gone) == 0)
+		have_key = thread_key < 32;
 	gp_trace_lock();
 	late_done = 1;
 	/* Create the file now: an unwritable place is reported at start, and a process killed
@@ -473,7 +569,7 @@ static inline uint32_t tnum(void)
 	return gp_tls.tnum;
 }
 
-void gp_on_alloc(void *p, size_t size, uint64_t ra)
+void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	gp_tls.rq = (uint64_t)p; /* a candidate destination of a relocation */
 	gp_tls.rqsize = size;
@@ -490,9 +586,9 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra)
 	}
 	struct gp_block b = { (uint64_t)p, size, ORIGIN_CALLSITE | cs, GP_BLOCK_ORIGIN };
 	if (hot) {
-		uint64_t ips[GP_DEPTH_MAX];
-		unsigned n = gp_stack_capture(ips, gp_depth);
-		uint32_t id = n ? gp_stack_intern(ips, n) : 0;
+		struct gp_stack_ref sr;
+		gp_stack_get(ra, cfa, &sr);
+		uint32_t id = gp_stack_ref_id(&sr);
 		if (id)
 			b.ref = id;
 	}
@@ -548,7 +644,7 @@ static uint32_t begin_chain_locked(const struct gp_block *b, unsigned kind)
 	uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 5 * GP_VARINT_MAX);
 	if (rp) {
 		struct gp_rec rec;
-		gp_rec_begin(&rec, rp);
+		gp_rec_begin_small(&rec, rp);
 		gp_rec_u(&rec, chain);
 		gp_rec_u(&rec, origin);
 		gp_rec_u(&rec, b->size);
@@ -567,18 +663,18 @@ static void put_step_locked(uint32_t chain, uint32_t sid, uint64_t old, uint64_t
 	if (!rp)
 		return;
 	struct gp_rec rec;
-	gp_rec_begin(&rec, rp);
+	uint64_t now = gp_now();
+	gp_rec_begin_small(&rec, rp); /* 8 varints at most */
 	gp_rec_u(&rec, chain);
 	gp_rec_u(&rec, sid);
-	gp_rec_u(&rec, old);
-	gp_rec_u(&rec, n);
+	gp_rec_z(&rec, (int64_t)(n - old));
 	gp_rec_u(&rec, flags);
-	gp_rec_u(&rec, gp_now());
+	gp_rec_u(&rec, now);
 	gp_rec_u(&rec, tnum());
 	if (copied)
 		gp_rec_u(&rec, *copied);
 	gp_trace_commit(gp_rec_end(&rec, GP_TAG_STEP));
-	if (gp_now() - last_flush > FLUSH_EVERY)
+	if (now - last_flush > FLUSH_EVERY)
 		flush_locked(0);
 }
 
@@ -598,7 +694,8 @@ static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind)
  * The thread frees `old` after allocating a larger block and copying into it from `old`:
  * record a relocation step old -> new. @return nonzero if it was one (chains handled).
  */
-static int relocation(uint64_t old, uint32_t e, const struct gp_block *b)
+static int relocation(uint64_t old, uint32_t e, const struct gp_block *b, uint64_t ra,
+                      uint64_t cfa)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t q = t->rq, qsize = t->rqsize, oldsize = 0, copied = 0;
@@ -614,8 +711,8 @@ static int relocation(uint64_t old, uint32_t e, const struct gp_block *b)
 			copied += t->copies[i].n;
 	if (!copied || qsize <= oldsize || q == old)
 		return 0;
-	uint64_t ips[GP_DEPTH_MAX];
-	unsigned depth = gp_stack_capture(ips, gp_depth);
+	struct gp_stack_ref sr;
+	gp_stack_get(ra, cfa, &sr);
 	struct gp_block from = b ? *b : (struct gp_block){ old, oldsize, 0, GP_BLOCK_ORIGIN };
 	from.size = oldsize;
 	if (!b) {
@@ -631,7 +728,7 @@ static int relocation(uint64_t old, uint32_t e, const struct gp_block *b)
 			end_chain_locked(from.ref);
 		chain = begin_chain_locked(&from, GP_CHAIN_RELOCATION);
 	}
-	uint32_t sid = depth ? gp_stack_intern_locked(ips, depth) : 0;
+	uint32_t sid = gp_stack_ref_id_locked(&sr);
 	put_step_locked(chain, sid, oldsize, qsize, GP_STEP_MOVED, &copied);
 	gp_trace_unlock();
 
@@ -643,7 +740,7 @@ static int relocation(uint64_t old, uint32_t e, const struct gp_block *b)
 	return 1;
 }
 
-void gp_on_free(void *p)
+void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 {
 	uint64_t old = (uint64_t)p;
 	uint32_t e = gp_shadow_get(old);
@@ -651,7 +748,7 @@ void gp_on_free(void *p)
 	int have = (e & GP_SH_SIDE) && gp_blocks_take(old, &b);
 	if (old == gp_tls.rq) /* the watched block itself goes away */
 		gp_tls.rq = 0, gp_tls.ncopies = 0;
-	if (gp_tls.ncopies && gp_state == GP_STATE_ON && relocation(old, e, have ? &b : NULL))
+	if (gp_tls.ncopies && gp_state == GP_STATE_ON && relocation(old, e, have ? &b : NULL, ra, cfa))
 		return;
 	if (have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(b.ref);
@@ -663,7 +760,8 @@ void gp_realloc_begin(void *p, struct gp_realloc *r)
 	r->known = 0;
 	r->in_shadow = 0;
 	if (e & GP_SH_SIDE) {
-		r->known = gp_blocks_take((uint64_t)p, &r->b);
+		/* Left in the table: an in-place step updates it with one operation. */
+		r->known = gp_blocks_get((uint64_t)p, &r->b);
 	} else if (e & GP_SH_KNOWN) {
 		uint32_t csf = (e >> GP_SH_CS_SHIFT) & GP_SH_CS_MASK;
 		r->b.ptr = (uint64_t)p;
@@ -684,17 +782,16 @@ void gp_realloc_begin(void *p, struct gp_realloc *r)
 	r->mmapped = (int)(((const size_t *)p)[-1] & 2);
 }
 
-void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r)
+void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t ra,
+                    uint64_t cfa)
 {
 	if (!q) { /* failed: the block and its chain go on unchanged */
-		add(&n_failed);
-		if (r->known && gp_blocks_put(&r->b)) /* its shadow entry still says SIDE */
-			gp_fail("out of memory for the block table", ENOMEM);
+		add(&n_failed); /* its entries were left as they were */
 		return;
 	}
 	add(&n_steps);
-	uint64_t ips[GP_DEPTH_MAX];
-	unsigned depth = gp_stack_capture(ips, gp_depth);
+	struct gp_stack_ref sr;
+	gp_stack_get(ra, cfa, &sr);
 	uint64_t old = r->b.size;
 	unsigned flags = 0;
 	if (q != p)
@@ -712,8 +809,10 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r)
 		chain = begin_chain_locked(&r->b, GP_CHAIN_REALLOC);
 		add(&n_chains);
 	}
-	uint32_t sid = depth ? gp_stack_intern_locked(ips, depth) : 0;
+	uint32_t sid = gp_stack_ref_id_locked(&sr);
 	put_step_locked(chain, sid, old, n, flags, NULL);
 	gp_trace_unlock();
+	if (q != p && r->known)
+		gp_blocks_drop(&r->b); /* p is free now: forget it unless it was handed out again */
 	chain_block((uint64_t)q, n, chain, GP_BLOCK_CHAIN);
 }

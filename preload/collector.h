@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "blocks.h"
+#include "tls.h"
 
 enum gp_state {
 	GP_STATE_UNINIT = 0,
@@ -28,26 +29,47 @@ int gp_init(void);
 /* The constructor's part: read the environment, register fork handlers. */
 void gp_init_late(void);
 
-/* A block was allocated by a successful call made from return address `ra`. */
-void gp_on_alloc(void *p, size_t size, uint64_t ra);
+/*
+ * Every entry point gets the return address `ra` and stack pointer `cfa` of the program's
+ * call into the allocator (__builtin_return_address(0), __builtin_dwarf_cfa() in the hook):
+ * the call site, and the key of the per-thread unwind cache (stacks.h).
+ */
+
+/* A block was allocated by a successful call. */
+void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa);
 /* The program frees `p` (not NULL); call before the real free so the address cannot be
  * handed out again to another thread before we forget it. */
-void gp_on_free(void *p);
+void gp_on_free(void *p, uint64_t ra, uint64_t cfa);
 
 /* realloc(p, n) with p != NULL and n > 0, in two halves around the real call. */
 struct gp_realloc {
 	struct gp_block b;
-	int known;   /* p was in the block table (taken out: put it back if the call fails) */
+	int known;   /* p is in the block table (copied to b, left there) */
 	int in_shadow; /* p's size and call site came from the shadow */
 	int mmapped; /* glibc's IS_MMAPPED bit was set before the call */
 };
 void gp_realloc_begin(void *p, struct gp_realloc *r);
 /* q = what the real realloc returned (NULL: failed, p is unchanged). */
-void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r);
+void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t ra,
+                    uint64_t cfa);
 
-/* Counters for allocations and frees that need no record. */
-void gp_count_alloc(void);
-void gp_count_free(void);
+/* Counters for allocations and frees that need no record: per thread, no atomic operation
+ * on the hot path (summed when the trace is flushed). */
+void gp_count_slow(int free);
+static inline void gp_count_alloc(void)
+{
+	if (__builtin_expect(gp_tls.reg > 0, 1))
+		__atomic_store_n(&gp_tls.allocs, gp_tls.allocs + 1, __ATOMIC_RELAXED);
+	else
+		gp_count_slow(0);
+}
+static inline void gp_count_free(void)
+{
+	if (__builtin_expect(gp_tls.reg > 0, 1))
+		__atomic_store_n(&gp_tls.frees, gp_tls.frees + 1, __ATOMIC_RELAXED);
+	else
+		gp_count_slow(1);
+}
 
 /* Write everything out and stop (exit, _exit, exec). */
 void gp_finish(int reason);

@@ -35,6 +35,7 @@ extern void *__libc_valloc(size_t);
 extern void *__libc_pvalloc(size_t);
 
 #define RA() ((uint64_t)(uintptr_t)__builtin_return_address(0))
+#define CFA() ((uint64_t)(uintptr_t)__builtin_dwarf_cfa())
 
 /* Enter the profiler: @return nonzero if this call is to be recorded. */
 static inline int enter(void)
@@ -57,12 +58,12 @@ on:
 
 static inline void leave(void) { gp_tls.busy = 0; }
 
-static void *record_alloc(void *p, size_t n, uint64_t ra)
+static void *record_alloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	if (p) {
 		int e = errno;
 		gp_count_alloc();
-		gp_on_alloc(p, n, ra);
+		gp_on_alloc(p, n, ra, cfa);
 		errno = e;
 	}
 	leave();
@@ -73,7 +74,7 @@ EXPORT void *malloc(size_t n)
 {
 	if (!enter())
 		return __libc_malloc(n);
-	return record_alloc(__libc_malloc(n), n, RA());
+	return record_alloc(__libc_malloc(n), n, RA(), CFA());
 }
 
 EXPORT void *calloc(size_t n, size_t m)
@@ -81,7 +82,7 @@ EXPORT void *calloc(size_t n, size_t m)
 	if (!enter())
 		return __libc_calloc(n, m);
 	/* An overflowing n * m fails inside glibc and is not an allocation. */
-	return record_alloc(__libc_calloc(n, m), n * m, RA());
+	return record_alloc(__libc_calloc(n, m), n * m, RA(), CFA());
 }
 
 EXPORT void free(void *p)
@@ -93,20 +94,20 @@ EXPORT void free(void *p)
 	int e = errno;
 	/* Forget the block before the real free: once freed, another thread may get the same
 	 * address from malloc and record it, and we must not erase that record. */
-	gp_on_free(p);
+	gp_on_free(p, RA(), CFA());
 	gp_count_free();
 	__libc_free(p);
 	errno = e;
 	leave();
 }
 
-static void *do_realloc(void *p, size_t n, uint64_t ra)
+static void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	if (!p) /* realloc(NULL, n) is an allocation */
-		return record_alloc(__libc_realloc(NULL, n), n, ra);
+		return record_alloc(__libc_realloc(NULL, n), n, ra, cfa);
 	if (n == 0) { /* glibc frees the block and returns NULL: a free, not a step */
 		int e = errno;
-		gp_on_free(p);
+		gp_on_free(p, ra, cfa);
 		gp_count_free();
 		errno = e;
 		void *q = __libc_realloc(p, 0);
@@ -119,7 +120,7 @@ static void *do_realloc(void *p, size_t n, uint64_t ra)
 	errno = e;
 	void *q = __libc_realloc(p, n);
 	e = errno;
-	gp_realloc_end(p, q, n, &r);
+	gp_realloc_end(p, q, n, &r, ra, cfa);
 	errno = e;
 	leave();
 	return q;
@@ -129,7 +130,7 @@ EXPORT void *realloc(void *p, size_t n)
 {
 	if (!enter())
 		return __libc_realloc(p, n);
-	return do_realloc(p, n, RA());
+	return do_realloc(p, n, RA(), CFA());
 }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t m)
@@ -140,7 +141,7 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m)
 		if (p && enter()) {
 			struct gp_realloc r;
 			gp_realloc_begin(p, &r);
-			gp_realloc_end(p, NULL, 0, &r);
+			gp_realloc_end(p, NULL, 0, &r, RA(), CFA());
 			leave();
 		}
 		errno = ENOMEM;
@@ -148,14 +149,14 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m)
 	}
 	if (!enter())
 		return __libc_realloc(p, bytes);
-	return do_realloc(p, bytes, RA());
+	return do_realloc(p, bytes, RA(), CFA());
 }
 
 EXPORT void *memalign(size_t align, size_t n)
 {
 	if (!enter())
 		return __libc_memalign(align, n);
-	return record_alloc(__libc_memalign(align, n), n, RA());
+	return record_alloc(__libc_memalign(align, n), n, RA(), CFA());
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
@@ -173,7 +174,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 	}
 	*out = p;
 	if (on)
-		record_alloc(p, n, RA());
+		record_alloc(p, n, RA(), CFA());
 	errno = e;
 	return 0;
 }
@@ -186,21 +187,21 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
 	}
 	if (!enter())
 		return __libc_memalign(align, n);
-	return record_alloc(__libc_memalign(align, n), n, RA());
+	return record_alloc(__libc_memalign(align, n), n, RA(), CFA());
 }
 
 EXPORT void *valloc(size_t n)
 {
 	if (!enter())
 		return __libc_valloc(n);
-	return record_alloc(__libc_valloc(n), n, RA());
+	return record_alloc(__libc_valloc(n), n, RA(), CFA());
 }
 
 EXPORT void *pvalloc(size_t n)
 {
 	if (!enter())
 		return __libc_pvalloc(n);
-	return record_alloc(__libc_pvalloc(n), n, RA());
+	return record_alloc(__libc_pvalloc(n), n, RA(), CFA());
 }
 
 /* ---- copies: evidence for relocations (malloc + copy + free growth, see tls.h) ---- */

@@ -130,7 +130,7 @@ static struct stack *lookup_cache(const uint64_t *ips, unsigned n, uint64_t h)
 	return NULL;
 }
 
-uint32_t gp_stack_intern_locked(const uint64_t *ips, unsigned n)
+static struct stack *intern_stack_locked(const uint64_t *ips, unsigned n)
 {
 	uint64_t h = hash_ips(ips, n);
 	struct stack *s = lookup_cache(ips, n, h);
@@ -141,7 +141,7 @@ uint32_t gp_stack_intern_locked(const uint64_t *ips, unsigned n)
 				uint32_t cap = cap_ids ? cap_ids * 2 : 4096;
 				struct stack **b = gp_ialloc(cap * sizeof *b);
 				if (!b)
-					return 0;
+					return NULL;
 				if (by_id)
 					memcpy(b, by_id, cap_ids * sizeof *b);
 				gp_ifree(by_id);
@@ -150,7 +150,7 @@ uint32_t gp_stack_intern_locked(const uint64_t *ips, unsigned n)
 			}
 			s = gp_ialloc(sizeof *s + n * sizeof *ips);
 			if (!s)
-				return 0;
+				return NULL;
 			s->id = ++nids;
 			s->n = n;
 			s->hash = h;
@@ -160,12 +160,20 @@ uint32_t gp_stack_intern_locked(const uint64_t *ips, unsigned n)
 			if (intern_oom) {
 				gp_ifree(s);
 				nids--;
-				return 0;
+				return NULL;
 			}
 			by_id[s->id] = s;
 		}
 		cache[h % CACHE_SIZE] = (struct cache_ent){ h, s };
 	}
+	return s;
+}
+
+uint32_t gp_stack_intern_locked(const uint64_t *ips, unsigned n)
+{
+	struct stack *s = intern_stack_locked(ips, n);
+	if (!s)
+		return 0;
 	if (s->gen != gp_gen)
 		emit(s);
 	return s->id;
@@ -190,6 +198,123 @@ uint32_t gp_stack_intern_id_locked(uint32_t id)
 	struct stack *s = by_id[id];
 	if (s->gen != gp_gen)
 		emit(s);
+	return id;
+}
+
+/* ---- the per-thread unwind cache ---- */
+
+#define UCACHE 16
+struct ucache_ent {
+	uint64_t ra, cfa;
+	struct stack *s;
+	uint64_t slots[]; /* s->n entries: where frame i's return address was stored */
+};
+static __thread char *ucache __attribute__((tls_model("initial-exec")));
+static __thread unsigned ucache_depth __attribute__((tls_model("initial-exec")));
+
+static inline size_t ent_size(unsigned depth)
+{
+	return sizeof(struct ucache_ent) + depth * sizeof(uint64_t);
+}
+
+static inline struct ucache_ent *ucache_slot(uint64_t ra, uint64_t cfa)
+{
+	if (!ucache)
+		return NULL;
+	unsigned i = (unsigned)(mix(ra ^ (cfa * 0x9E3779B97F4A7C15ull)) % UCACHE);
+	return (struct ucache_ent *)(ucache + i * ent_size(ucache_depth));
+}
+
+void gp_stack_get(uint64_t ra, uint64_t cfa, struct gp_stack_ref *r)
+{
+	r->s = NULL;
+	r->n = 0;
+	r->cacheable = 0;
+	r->ra = ra;
+	r->cfa = cfa;
+	struct ucache_ent *e = ucache_slot(ra, cfa);
+	if (e && e->s && e->ra == ra && e->cfa == cfa) {
+		struct stack *st = e->s;
+		unsigned i = 1;
+		for (; i < st->n; i++)
+			if (*(const volatile uint64_t *)e->slots[i] != st->ips[i])
+				break;
+		if (i >= st->n) {
+			r->s = st;
+			return;
+		}
+	}
+	/* Unwind, noting where each return address lives. */
+	unw_context_t ctx;
+	unw_cursor_t cur;
+	if (unw_getcontext(&ctx) || unw_init_local(&cur, &ctx))
+		return;
+	unsigned n = 0, guard = 0;
+	int ours = 1;
+	do {
+		unw_word_t ip, sp;
+		if (unw_get_reg(&cur, UNW_REG_IP, &ip) || unw_get_reg(&cur, UNW_REG_SP, &sp) || ip == 0)
+			break;
+		if (ours && ip >= self_lo && ip < self_hi)
+			continue; /* the profiler's own frames */
+		if (ours) {
+			ours = 0;
+			r->cacheable = ip == ra && sp == cfa;
+		}
+		r->ips[n] = ip;
+		r->slots[n] = sp - 8; /* the call that made this frame pushed `ip` just below sp */
+		n++;
+	} while (n < gp_depth && ++guard < 4 * GP_DEPTH_MAX && unw_step(&cur) > 0);
+	r->n = n;
+}
+
+static void ucache_put(struct gp_stack_ref *r, struct stack *st)
+{
+	if (!r->cacheable || st->n < 1)
+		return;
+	if (!ucache) {
+		/* Per-thread memory that is never given back: a few KiB per thread. */
+		ucache = gp_ialloc(UCACHE * ent_size(gp_depth));
+		if (!ucache)
+			return;
+		ucache_depth = gp_depth;
+	}
+	if (st->n > ucache_depth)
+		return;
+	struct ucache_ent *e = ucache_slot(r->ra, r->cfa);
+	e->ra = r->ra;
+	e->cfa = r->cfa;
+	e->s = st;
+	memcpy(e->slots, r->slots, st->n * sizeof *e->slots);
+}
+
+static struct stack *intern_stack_locked(const uint64_t *ips, unsigned n);
+
+uint32_t gp_stack_ref_id_locked(struct gp_stack_ref *r)
+{
+	struct stack *st = r->s;
+	if (!st) {
+		if (!r->n)
+			return 0;
+		st = intern_stack_locked(r->ips, r->n);
+		if (!st)
+			return 0;
+		ucache_put(r, st);
+		r->s = st;
+	}
+	if (st->gen != gp_gen)
+		emit(st);
+	return st->id;
+}
+
+uint32_t gp_stack_ref_id(struct gp_stack_ref *r)
+{
+	struct stack *st = r->s;
+	if (st && st->gen == gp_gen)
+		return st->id;
+	gp_trace_lock();
+	uint32_t id = gp_stack_ref_id_locked(r);
+	gp_trace_unlock();
 	return id;
 }
 

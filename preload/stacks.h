@@ -45,6 +45,32 @@ void gp_callsite_chain(uint64_t ra);
 /* @return the innermost address of stack `id`, 0 if none (trace lock held). */
 uint64_t gp_stack_first(uint32_t id);
 
+/*
+ * The stack of the allocator call being handled, whose caller returns to `ra` with its stack
+ * pointer at `cfa` (the hook's __builtin_return_address(0) and __builtin_dwarf_cfa()).
+ *
+ * A per-thread cache remembers, for recent (ra, cfa) pairs, the stack found there and where
+ * each frame's return address sits on the thread's stack. When the same call happens again
+ * with the same stack pointer and every remembered slot still holds the remembered return
+ * address, the stack is the same and no unwinding is needed (the common case of a loop that
+ * grows a buffer). Otherwise it unwinds with libunwind.
+ */
+struct gp_stack_ref {
+	void *s;             /* the interned stack, when known */
+	unsigned n;          /* frames in ips (when s is NULL) */
+	int cacheable;
+	uint64_t ra, cfa;
+	uint64_t ips[GP_DEPTH_MAX];
+	uint64_t slots[GP_DEPTH_MAX];
+};
+/* Outside any lock: find or unwind the stack into r. */
+void gp_stack_get(uint64_t ra, uint64_t cfa, struct gp_stack_ref *r);
+/* Trace lock held: @return the stack's id (0 if none), written first if this trace has not
+ * seen it; remembers it in this thread's cache. */
+uint32_t gp_stack_ref_id_locked(struct gp_stack_ref *r);
+/* The same, taking the trace lock only if the stack must be interned or written. */
+uint32_t gp_stack_ref_id(struct gp_stack_ref *r);
+
 /* A new trace began (fork child, failed exec): stacks must be written again before use. */
 void gp_stacks_new_trace(void);
 

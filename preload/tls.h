@@ -12,6 +12,8 @@ struct gp_tls {
 	/* Relocation watch: the block this thread allocated last, and the copies made into it
 	 * since (memcpy/memmove). If the thread then frees a smaller block those copies came
 	 * from, the data moved house: a relocation step (malloc + copy + free growth). */
+	uint64_t allocs, frees; /* this thread's counts while reg > 0 (summed at flush) */
+	int reg;                /* 0: not yet registered, 1: registered, -1: use the globals */
 	uint64_t rq, rqsize;
 	uint32_t ncopies;
 	struct {

@@ -110,6 +110,7 @@ struct chain_ent {
 	uint32_t origin;  /* site id of the origin */
 	int kind;         /* GP_KIND_* */
 	uint64_t peak, steps, copied;
+	uint64_t cur;     /* current size: the old size of its next step */
 	struct gp_series series;
 	uint32_t nsites, capsites;
 	uint32_t *sites;  /* distinct sites of its steps; almost always 1 */
@@ -283,6 +284,7 @@ static struct chain_ent *chain_new(struct trace_state *t, uint64_t id, uint32_t 
 	c->origin = origin;
 	c->kind = kind;
 	c->peak = size;
+	c->cur = size;
 	c->sites = &c->site0;
 	c->capsites = 1;
 	series_add(&c->series, size, 0, 0);
@@ -503,18 +505,24 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 {
 	struct gp_agg *a = t->a;
 	uint64_t id = gp_get_varint(c), stack = gp_get_varint(c);
-	uint64_t old = gp_get_varint(c), new = gp_get_varint(c), flags = gp_get_varint(c);
+	int64_t delta = gp_get_zvarint(c);
+	uint64_t flags = gp_get_varint(c);
 	gp_get_varint(c); /* time */
 	gp_get_varint(c); /* thread */
-	uint64_t copied = old < new ? old : new;
-	if (c->p < c->end)
-		copied = gp_get_varint(c);
+	int have_copied = c->p < c->end;
+	uint64_t copied = have_copied ? gp_get_varint(c) : 0;
 	if (c->bad || id == 0 || (flags & GP_STEP_REMAP && !(flags & GP_STEP_MOVED)))
 		return -1;
 	struct chain_ent *ch;
 	HASH_FIND(hh, t->chains, &id, sizeof id, ch);
 	if (!ch)
 		return -1; /* a step of a chain that never began */
+	uint64_t old = ch->cur, new = old + (uint64_t)delta;
+	if (delta < 0 ? (uint64_t)-delta > old : new < old)
+		return -1; /* a size below 0 or past 2^64 */
+	ch->cur = new;
+	if (!have_copied)
+		copied = old < new ? old : new;
 	struct gp_stack *st;
 	uint32_t site = site_of_stack(t, stack, &st);
 	if (ensure_site(a, site))

@@ -8,14 +8,15 @@
  *     version               1 byte, GP_FORMAT_VERSION
  *     record*               until the end
  *
- * Every record is   tag (1 byte) | payload length (varint) | payload.
+ * Every record is   tag (1 byte) | payload length (varint, 1 to 4 bytes) | payload.
  * A reader skips a record whose tag it does not know, so later minor additions stay
  * readable; anything that changes the meaning of an existing record bumps the version, and a
  * reader rejects a version newer than its own with a clear message.
  *
  * Integers in payloads are unsigned LEB128 varints ("v" below); "s" is a varint length
  * followed by that many bytes (no terminating NUL); "z" is a zigzag-encoded signed varint.
- * Times are nanoseconds of CLOCK_MONOTONIC relative to the PROCESS record's `start_mono`.
+ * Times are nanoseconds of CLOCK_MONOTONIC relative to the PROCESS record's `start_mono`, at
+ * the resolution of CLOCK_MONOTONIC_COARSE (a few milliseconds) except in PROCESS.
  *
  * A complete trace ends with an END record. A trace without one was cut short (SIGKILL,
  * disk full, crash): every whole record before the damage is still valid.
@@ -49,8 +50,10 @@ enum gp_tag {
 	 * v chain, v origin_stack (0 = unknown), v size (the block's size before the step),
 	 * v time, [v kind: GP_CHAIN_REALLOC (default when absent) or GP_CHAIN_RELOCATION] */
 	GP_TAG_CHAIN = 4,
-	/* v chain, v stack, v old_size, v new_size, v flags (GP_STEP_*), v time, v thread,
-	 * [v copied: bytes seen copied from the old block, for a relocation step] */
+	/* v chain, v stack, z new_size - old_size, v flags (GP_STEP_*), v time, v thread,
+	 * [v copied: bytes seen copied from the old block, for a relocation step].
+	 * The old size is the chain's current size: its CHAIN record's size, then each step's
+	 * new size (steps of one chain are written in the order they happened). */
 	GP_TAG_STEP = 5,
 	/* v chain: the chain's block was freed (free or realloc(p, 0)). */
 	GP_TAG_CHAIN_END = 6,

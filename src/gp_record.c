@@ -47,8 +47,20 @@ void gp_rec_bytes(struct gp_rec *r, const void *data, size_t len)
 
 size_t gp_rec_end(struct gp_rec *r, unsigned tag)
 {
-	size_t len = (size_t)(r->p - r->base) - GP_REC_HEADER;
 	uint8_t *h = r->base;
+	if (r->small) {
+		h[0] = (uint8_t)tag;
+		h[1] = (uint8_t)(r->p - h - 2);
+		return (size_t)(r->p - h);
+	}
+	size_t len = (size_t)(r->p - r->base) - GP_REC_HEADER;
+	if (len < 128) { /* most records: a one-byte length, the payload moves 3 bytes down */
+		h[0] = (uint8_t)tag;
+		h[1] = (uint8_t)len;
+		memmove(h + 2, h + GP_REC_HEADER, len);
+		r->p = h + 2 + len;
+		return 2 + len;
+	}
 	h[0] = (uint8_t)tag;
 	/* Always 4 length bytes (continuation bits padded): records are < 2^28 bytes. */
 	h[1] = (uint8_t)(len | 0x80);

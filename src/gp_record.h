@@ -47,6 +47,7 @@ const uint8_t *gp_get_bytes(struct gp_cursor *c, size_t *len);
  */
 struct gp_rec {
 	uint8_t *base, *p;
+	int small; /* the payload is known to stay under 128 bytes: a 2-byte header */
 };
 
 /* Header room reserved before the payload: tag + a length varint of at most 4 bytes. */
@@ -56,12 +57,21 @@ static inline void gp_rec_begin(struct gp_rec *r, uint8_t *buf)
 {
 	r->base = buf;
 	r->p = buf + GP_REC_HEADER;
+	r->small = 0;
+}
+
+/* For a record whose payload the caller knows is < 128 bytes (e.g. at most 12 varints). */
+static inline void gp_rec_begin_small(struct gp_rec *r, uint8_t *buf)
+{
+	r->base = buf;
+	r->p = buf + 2;
+	r->small = 1;
 }
 static inline void gp_rec_u(struct gp_rec *r, uint64_t v) { r->p += gp_put_varint(r->p, v); }
 static inline void gp_rec_z(struct gp_rec *r, int64_t v) { r->p += gp_put_varint(r->p, gp_zigzag(v)); }
 void gp_rec_bytes(struct gp_rec *r, const void *data, size_t len);
-/* Finish the record with `tag`; the header is written in its fixed 5-byte slot with a
- * padded length varint so no payload has to move. @return total bytes from buf. */
+/* Finish the record with `tag`: a payload under 128 bytes gets a one-byte length (and moves
+ * down), a longer one a padded 4-byte length in place. @return total bytes from buf. */
 size_t gp_rec_end(struct gp_rec *r, unsigned tag);
 
 #endif
