@@ -82,6 +82,7 @@ static void thread_gone(void *arg)
 	t->allocs = t->frees = 0;
 	t->reg = -1; /* whatever it frees on its way out goes to the globals */
 	pthread_mutex_unlock(&threads_mu);
+	gp_stacks_thread_exit(); /* runs on the exiting thread itself */
 }
 
 void gp_count_slow(int is_free)

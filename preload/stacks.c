@@ -268,6 +268,13 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, struct gp_stack_ref *r)
 	r->n = n;
 }
 
+void gp_stacks_thread_exit(void)
+{
+	char *c = ucache;
+	ucache = NULL;
+	gp_ifree(c);
+}
+
 static void ucache_put(struct gp_stack_ref *r, struct stack *st)
 {
 	if (!r->cacheable || st->n < 1)

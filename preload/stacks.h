@@ -71,6 +71,9 @@ uint32_t gp_stack_ref_id_locked(struct gp_stack_ref *r);
 /* The same, taking the trace lock only if the stack must be interned or written. */
 uint32_t gp_stack_ref_id(struct gp_stack_ref *r);
 
+/* The calling thread is exiting: release its cache. */
+void gp_stacks_thread_exit(void);
+
 /* A new trace began (fork child, failed exec): stacks must be written again before use. */
 void gp_stacks_new_trace(void);
 
