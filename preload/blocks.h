@@ -21,6 +21,9 @@ struct gp_block {
 	uint64_t size;
 	uint32_t ref;
 	uint32_t kind;
+	uint32_t origin; /* chains: the stack id of their origin (0 = unknown), kept so a chain
+	                  * that changes kind (realloc <-> relocation) keeps it */
+	uint32_t pad;
 };
 
 /* Record a new block (replacing a stale entry for the same address). @return 0, -1 no memory. */

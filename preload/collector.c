@@ -574,7 +574,8 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	gp_tls.rq = (uint64_t)p; /* a candidate destination of a relocation */
 	gp_tls.rqsize = size;
-	gp_tls.ncopies = 0;
+	gp_tls.nrecs = 0;
+	gp_tls.frees_since = 0;
 	int hot;
 	uint32_t cs = gp_callsite(ra, &hot);
 	uint32_t *sh = gp_shadow_slot((uint64_t)p);
@@ -585,10 +586,11 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 		*sh = GP_SH_KNOWN | csf << GP_SH_CS_SHIFT | (uint32_t)slack;
 		return;
 	}
-	struct gp_block b = { (uint64_t)p, size, ORIGIN_CALLSITE | cs, GP_BLOCK_ORIGIN };
+	struct gp_block b = { .ptr = (uint64_t)p, .size = size, .ref = ORIGIN_CALLSITE | cs,
+	                      .kind = GP_BLOCK_ORIGIN };
 	if (hot) {
 		struct gp_stack_ref sr;
-		gp_stack_get(ra, cfa, &sr);
+		gp_stack_get(ra, cfa, gp_depth < GP_ORIGIN_DEPTH ? gp_depth : GP_ORIGIN_DEPTH, &sr);
 		uint32_t id = gp_stack_ref_id(&sr);
 		if (id)
 			b.ref = id;
@@ -623,8 +625,8 @@ static void end_chain(uint32_t chain)
 /* The origin stack id of a block about to start a chain (trace lock held). */
 static uint32_t origin_of_locked(const struct gp_block *b)
 {
-	if (b->kind != GP_BLOCK_ORIGIN)
-		return 0; /* a chain of the other kind: its origin is not kept */
+	if (b->kind != GP_BLOCK_ORIGIN) /* a chain of the other kind, or of before fork */
+		return b->origin ? gp_stack_intern_id_locked(b->origin) : 0;
 	if (b->ref & ORIGIN_CALLSITE) {
 		uint32_t cs = b->ref & ~ORIGIN_CALLSITE;
 		if (cs == GP_CALLSITE_NONE)
@@ -637,11 +639,13 @@ static uint32_t origin_of_locked(const struct gp_block *b)
 	return origin;
 }
 
-/* Write a CHAIN record for a new chain (trace lock held). @return its id. */
-static uint32_t begin_chain_locked(const struct gp_block *b, unsigned kind)
+/* Write a CHAIN record for a new chain (trace lock held). @return its id, and its origin's
+ * stack id in *origin_out. */
+static uint32_t begin_chain_locked(const struct gp_block *b, unsigned kind, uint32_t *origin_out)
 {
 	uint32_t chain = next_chain++;
 	uint32_t origin = origin_of_locked(b);
+	*origin_out = origin;
 	uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 5 * GP_VARINT_MAX);
 	if (rp) {
 		struct gp_rec rec;
@@ -679,10 +683,10 @@ static void put_step_locked(uint32_t chain, uint32_t sid, uint64_t old, uint64_t
 		flush_locked(0);
 }
 
-/* Make `q` (size n) a block of chain `chain` of `kind`. */
-static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind)
+/* Make `q` (size n) a block of chain `chain` of `kind`, begun at stack `origin`. */
+static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind, uint32_t origin)
 {
-	struct gp_block nb = { q, n, chain, kind };
+	struct gp_block nb = { .ptr = q, .size = n, .ref = chain, .kind = kind, .origin = origin };
 	uint32_t *sh = gp_shadow_slot(q);
 	if (!sh || gp_blocks_put(&nb)) {
 		gp_fail("out of memory for the block table", ENOMEM);
@@ -691,43 +695,110 @@ static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind)
 	*sh = GP_SH_SIDE;
 }
 
+void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n)
+{
+	uint64_t delta = dst - src;
+	for (uint32_t i = 0; i < t->nrecs; i++) {
+		struct gp_copy_rec *c = &t->recs[i];
+		if (c->delta == delta) {
+			if (src < c->src_lo)
+				c->src_lo = src;
+			if (src + n > c->src_hi)
+				c->src_hi = src + n;
+			c->bytes += n;
+			return;
+		}
+	}
+	uint32_t i = t->nrecs;
+	if (i == GP_RELOC_RECS) { /* full: replace the smallest, if this one is bigger */
+		i = 0;
+		for (uint32_t j = 1; j < GP_RELOC_RECS; j++)
+			if (t->recs[j].bytes < t->recs[i].bytes)
+				i = j;
+		if (t->recs[i].bytes >= n)
+			return;
+	} else {
+		t->nrecs++;
+	}
+	t->recs[i] = (struct gp_copy_rec){ delta, src, src + n, n, src, n };
+}
+
+/* Do `a` and `b` hold the same bytes over `n` (checked at both ends, at most 64 each)? */
+static int same_bytes(const uint8_t *a, const uint8_t *b, uint64_t n)
+{
+	uint64_t k = n < 64 ? n : 64;
+	for (uint64_t i = 0; i < k; i++)
+		if (a[i] != b[i] || a[n - 1 - i] != b[n - 1 - i])
+			return 0;
+	return 1;
+}
+
+/* Length of the common prefix of q and old (at most n), and whether it holds two different
+ * byte values (a zeroed or uniformly filled prefix proves nothing). */
+static uint64_t common_prefix(const uint8_t *q, const uint8_t *old, uint64_t n, int *varied)
+{
+	uint64_t i = 0;
+	*varied = 0;
+	for (; i < n && q[i] == old[i]; i++)
+		if (i && old[i] != old[0])
+			*varied = 1;
+	return i;
+}
+
 /*
- * The thread frees `old` after allocating a larger block and copying into it from `old`:
- * record a relocation step old -> new. @return nonzero if it was one (chains handled).
+ * The thread frees `old` after allocating a larger block `q`. It is a relocation step
+ * old -> q when the thread copied data from `old` into `q` (seen through memcpy & co., and
+ * still there), or, for copies the compiler inlined, when this is the thread's first free
+ * since allocating `q` and `q` starts with most of `old`'s (non-uniform) bytes.
+ * @return nonzero if it was one (chains handled).
  */
 static int relocation(uint64_t old, uint32_t e, const struct gp_block *b, uint64_t ra,
                       uint64_t cfa)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t q = t->rq, qsize = t->rqsize, oldsize = 0, copied = 0;
-	uint32_t ncopies = t->ncopies;
-	t->ncopies = 0;
-	t->rq = 0;
 	if (b)
 		oldsize = b->size;
 	else if (e & GP_SH_KNOWN)
 		oldsize = gp_usable((const void *)old) - (e & GP_SH_SLACK_MASK);
-	for (uint32_t i = 0; i < ncopies; i++)
-		if (t->copies[i].src >= old && t->copies[i].src < old + oldsize)
-			copied += t->copies[i].n;
-	if (!copied || qsize <= oldsize || q == old)
+	if (!oldsize || qsize <= oldsize || q == old)
 		return 0;
+	for (uint32_t i = 0; i < t->nrecs; i++) {
+		const struct gp_copy_rec *c = &t->recs[i];
+		/* Copies from this block, whose data is still in q: a copy recorded from a block
+		 * another thread freed since (and reused for this one) does not match. */
+		if (c->src_lo >= old && c->src_hi <= old + oldsize &&
+		    same_bytes((const uint8_t *)c->first_src, (const uint8_t *)(c->first_src + c->delta),
+		               c->first_n))
+			copied += c->bytes;
+	}
+	if (!copied && t->frees_since == 0) {
+		int varied;
+		uint64_t m = common_prefix((const uint8_t *)q, (const uint8_t *)old, oldsize, &varied);
+		if (varied && m >= (oldsize + 1) / 2)
+			copied = m;
+	}
+	if (!copied)
+		return 0;
+	t->nrecs = 0;
+	t->rq = 0;
 	struct gp_stack_ref sr;
-	gp_stack_get(ra, cfa, &sr);
-	struct gp_block from = b ? *b : (struct gp_block){ old, oldsize, 0, GP_BLOCK_ORIGIN };
+	gp_stack_get(ra, cfa, gp_depth, &sr);
+	struct gp_block from = b ? *b : (struct gp_block){ .ptr = old, .kind = GP_BLOCK_ORIGIN };
 	from.size = oldsize;
 	if (!b) {
 		uint32_t csf = (e >> GP_SH_CS_SHIFT) & GP_SH_CS_MASK;
 		from.ref = ORIGIN_CALLSITE | (csf ? csf - 1 : GP_CALLSITE_NONE);
 	}
 	gp_trace_lock();
-	uint32_t chain;
+	uint32_t chain, origin;
 	if (from.kind == GP_BLOCK_RCHAIN && from.ref >= first_chain) {
 		chain = from.ref;
+		origin = from.origin;
 	} else {
 		if (from.kind == GP_BLOCK_CHAIN) /* its realloc chain ends with this free */
 			end_chain_locked(from.ref);
-		chain = begin_chain_locked(&from, GP_CHAIN_RELOCATION);
+		chain = begin_chain_locked(&from, GP_CHAIN_RELOCATION, &origin);
 	}
 	uint32_t sid = gp_stack_ref_id_locked(&sr);
 	put_step_locked(chain, sid, oldsize, qsize, GP_STEP_MOVED, &copied);
@@ -737,7 +808,7 @@ static int relocation(uint64_t old, uint32_t e, const struct gp_block *b, uint64
 	struct gp_block stale;
 	if (gp_shadow_get(q) & GP_SH_SIDE)
 		gp_blocks_take(q, &stale);
-	chain_block(q, qsize, chain, GP_BLOCK_RCHAIN);
+	chain_block(q, qsize, chain, GP_BLOCK_RCHAIN, origin);
 	return 1;
 }
 
@@ -747,17 +818,20 @@ void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 	uint32_t e = gp_shadow_get(old);
 	struct gp_block b;
 	int have = (e & GP_SH_SIDE) && gp_blocks_take(old, &b);
-	if (old == gp_tls.rq) /* the watched block itself goes away */
-		gp_tls.rq = 0, gp_tls.ncopies = 0;
-	if (gp_tls.ncopies && gp_state == GP_STATE_ON && relocation(old, e, have ? &b : NULL, ra, cfa))
-		return;
-	if (have && b.kind != GP_BLOCK_ORIGIN)
+	struct gp_tls *t = &gp_tls;
+	if (old == t->rq) /* the watched block itself goes away */
+		t->rq = 0, t->nrecs = 0;
+	int reloc = t->rq && (t->nrecs || t->frees_since == 0) && gp_state == GP_STATE_ON &&
+	            relocation(old, e, have ? &b : NULL, ra, cfa);
+	t->frees_since++;
+	if (!reloc && have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(b.ref);
 }
 
 void gp_realloc_begin(void *p, struct gp_realloc *r)
 {
 	uint32_t e = gp_shadow_get((uint64_t)p);
+	r->b = (struct gp_block){ 0 };
 	r->known = 0;
 	r->in_shadow = 0;
 	if (e & GP_SH_SIDE) {
@@ -792,22 +866,21 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 	}
 	add(&n_steps);
 	struct gp_stack_ref sr;
-	gp_stack_get(ra, cfa, &sr);
+	gp_stack_get(ra, cfa, gp_depth, &sr);
 	uint64_t old = r->b.size;
 	unsigned flags = 0;
 	if (q != p)
 		flags = GP_STEP_MOVED | (r->mmapped ? GP_STEP_REMAP : 0);
 
 	gp_trace_lock();
-	uint32_t chain;
+	uint32_t chain, origin;
 	if (r->b.kind == GP_BLOCK_CHAIN && r->b.ref >= first_chain) {
 		chain = r->b.ref;
+		origin = r->b.origin;
 	} else {
 		if (r->b.kind == GP_BLOCK_RCHAIN) /* relocated before, now realloc'd */
 			end_chain_locked(r->b.ref);
-		if (r->b.kind != GP_BLOCK_ORIGIN)
-			r->b.kind = GP_BLOCK_CHAIN; /* origin unknown (another kind, or before fork) */
-		chain = begin_chain_locked(&r->b, GP_CHAIN_REALLOC);
+		chain = begin_chain_locked(&r->b, GP_CHAIN_REALLOC, &origin);
 		add(&n_chains);
 	}
 	uint32_t sid = gp_stack_ref_id_locked(&sr);
@@ -815,5 +888,5 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 	gp_trace_unlock();
 	if (q != p && r->known)
 		gp_blocks_drop(&r->b); /* p is free now: forget it unless it was handed out again */
-	chain_block((uint64_t)q, n, chain, GP_BLOCK_CHAIN);
+	chain_block((uint64_t)q, n, chain, GP_BLOCK_CHAIN, origin);
 }

@@ -44,6 +44,8 @@ static __thread struct cache_ent cache[CACHE_SIZE] __attribute__((tls_model("ini
 /* Call sites (return addresses of allocation calls); lock-free insert-only table. */
 #define CS_BITS 14 /* call site index + 1 must fit GP_SH_CS_MASK (shadow.h) */
 #define CS_CAP (1u << CS_BITS)
+#define FIRST_STACKS 8
+
 struct callsite {
 	uint64_t ra;
 	uint32_t hot;    /* it began a chain: capture full stacks of its allocations... */
@@ -66,6 +68,7 @@ void gp_stacks_init(uintptr_t lo, uintptr_t hi)
 {
 	self_lo = lo;
 	self_hi = hi;
+
 	if (!cs_tab)
 		cs_tab = gp_imap(CS_CAP * sizeof *cs_tab);
 }
@@ -206,6 +209,7 @@ uint32_t gp_stack_intern_id_locked(uint32_t id)
 #define UCACHE 16
 struct ucache_ent {
 	uint64_t ra, cfa;
+	unsigned depth;
 	struct stack *s;
 	uint64_t slots[]; /* s->n entries: where frame i's return address was stored */
 };
@@ -225,17 +229,18 @@ static inline struct ucache_ent *ucache_slot(uint64_t ra, uint64_t cfa)
 	return (struct ucache_ent *)(ucache + i * ent_size(ucache_depth));
 }
 
-void gp_stack_get(uint64_t ra, uint64_t cfa, struct gp_stack_ref *r)
+void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref *r)
 {
 	r->s = NULL;
 	r->n = 0;
 	r->cacheable = 0;
 	r->ra = ra;
 	r->cfa = cfa;
+	r->depth = depth;
 	struct ucache_ent *e = ucache_slot(ra, cfa);
-	if (e && e->s && e->ra == ra && e->cfa == cfa) {
+	if (e && e->s && e->ra == ra && e->cfa == cfa && e->depth == depth) {
 		struct stack *st = e->s;
-		unsigned i = 1;
+		unsigned i = 0;
 		for (; i < st->n; i++)
 			if (*(const volatile uint64_t *)e->slots[i] != st->ips[i])
 				break;
@@ -244,28 +249,30 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, struct gp_stack_ref *r)
 			return;
 		}
 	}
-	/* Unwind, noting where each return address lives. */
-	unw_context_t ctx;
-	unw_cursor_t cur;
-	if (unw_getcontext(&ctx) || unw_init_local(&cur, &ctx))
-		return;
-	unsigned n = 0, guard = 0;
-	int ours = 1;
-	do {
-		unw_word_t ip, sp;
-		if (unw_get_reg(&cur, UNW_REG_IP, &ip) || unw_get_reg(&cur, UNW_REG_SP, &sp) || ip == 0)
-			break;
-		if (ours && ip >= self_lo && ip < self_hi)
-			continue; /* the profiler's own frames */
-		if (ours) {
-			ours = 0;
-			r->cacheable = ip == ra && sp == cfa;
-		}
-		r->ips[n] = ip;
-		r->slots[n] = sp - 8; /* the call that made this frame pushed `ip` just below sp */
-		n++;
-	} while (n < gp_depth && ++guard < 4 * GP_DEPTH_MAX && unw_step(&cur) > 0);
+	/* Unwind with libunwind's fast path (its own per-thread cache of frame layouts; the
+	 * general unw_step path blocks signals with two syscalls per lookup). */
+	unsigned n = gp_stack_capture(r->ips, depth);
 	r->n = n;
+	if (!n || r->ips[0] != ra)
+		return;
+	/* Find where each return address sits: the first word holding it above the previous
+	 * one. Return addresses are pushed by the calls themselves, and a live frame holding a
+	 * copy of an outer frame's return address is all but unheard of; a slot not found within
+	 * a page of the previous one makes the stack uncacheable rather than risk a read past the
+	 * top of the stack. */
+	r->slots[0] = cfa - 8;
+	if (*(const uint64_t *)r->slots[0] != ra)
+		return;
+	for (unsigned i = 1; i < n; i++) {
+		const uint64_t *w = (const uint64_t *)r->slots[i - 1] + 1;
+		const uint64_t *end = w + 4096 / sizeof *w;
+		while (w < end && *w != r->ips[i])
+			w++;
+		if (w == end)
+			return;
+		r->slots[i] = (uint64_t)w;
+	}
+	r->cacheable = 1;
 }
 
 void gp_stacks_thread_exit(void)
@@ -291,6 +298,7 @@ static void ucache_put(struct gp_stack_ref *r, struct stack *st)
 	struct ucache_ent *e = ucache_slot(r->ra, r->cfa);
 	e->ra = r->ra;
 	e->cfa = r->cfa;
+	e->depth = r->depth;
 	e->s = st;
 	memcpy(e->slots, r->slots, st->n * sizeof *e->slots);
 }
@@ -344,16 +352,23 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 		if (cur == ra) {
 			struct callsite *c = &cs_tab[i];
 			uint64_t n = ++c->allocs;
-			/* A wrapper like PyMem_Malloc serves millions of blocks of which a few
-			 * become chains: unwinding them all would cost more than it tells. */
-			*hot = c->hot && (n < 1024 || (uint64_t)c->chains * 64 >= n);
+			/* The first few allocations of every call site get full stacks: when the
+			 * call site is a wrapper (operator new, alloc::alloc::alloc) the return
+			 * address alone would name the wrapper as the origin of an early chain.
+			 * After that, only call sites seen to start chains do, and only while chains
+			 * are not rare among their blocks: a wrapper like PyMem_Malloc serves
+			 * millions of blocks of which a few become chains. */
+			*hot = n <= FIRST_STACKS || (c->hot && (n < 256 || (uint64_t)c->chains * 16 >= n));
 			return i;
 		}
 		if (cur == 0) {
 			uint64_t expect = 0;
 			if (__atomic_compare_exchange_n(&cs_tab[i].ra, &expect, ra, 0,
-			                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+				cs_tab[i].allocs = 1;
+				*hot = 1;
 				return i;
+			}
 			if (expect == ra)
 				return i;
 		}

@@ -60,11 +60,15 @@ struct gp_stack_ref {
 	unsigned n;          /* frames in ips (when s is NULL) */
 	int cacheable;
 	uint64_t ra, cfa;
+	unsigned depth;
 	uint64_t ips[GP_DEPTH_MAX];
 	uint64_t slots[GP_DEPTH_MAX];
 };
-/* Outside any lock: find or unwind the stack into r. */
-void gp_stack_get(uint64_t ra, uint64_t cfa, struct gp_stack_ref *r);
+/* Outside any lock: find or unwind the stack (at most `depth` frames) into r. */
+void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref *r);
+
+/* Frames kept of an allocation's stack (a chain origin): enough to see past wrappers. */
+#define GP_ORIGIN_DEPTH 16
 /* Trace lock held: @return the stack's id (0 if none), written first if this trace has not
  * seen it; remembers it in this thread's cache. */
 uint32_t gp_stack_ref_id_locked(struct gp_stack_ref *r);

@@ -4,36 +4,40 @@
 
 #include <stdint.h>
 
-#define GP_RELOC_COPIES 4
+#define GP_RELOC_RECS 6
+
+/* Copies into the watched block, merged by translation: element-wise moves of one old block
+ * (same dst - src) make one record however many calls they take. */
+struct gp_copy_rec {
+	uint64_t delta;          /* dst - src */
+	uint64_t src_lo, src_hi; /* the source range covered */
+	uint64_t bytes;          /* bytes copied with this translation */
+	uint64_t first_src, first_n; /* the first copy, re-checked before believing the record */
+};
 
 struct gp_tls {
 	int busy;      /* inside the profiler: nested allocator calls go straight through */
 	uint32_t tnum; /* small thread number for STEP records, 0 = not assigned yet */
+	uint64_t allocs, frees; /* this thread's counts while reg > 0 (summed at flush) */
+	int reg;                /* 0: not yet registered, 1: registered, -1: use the globals */
 	/* Relocation watch: the block this thread allocated last, and the copies made into it
 	 * since (memcpy/memmove). If the thread then frees a smaller block those copies came
 	 * from, the data moved house: a relocation step (malloc + copy + free growth). */
-	uint64_t allocs, frees; /* this thread's counts while reg > 0 (summed at flush) */
-	int reg;                /* 0: not yet registered, 1: registered, -1: use the globals */
 	uint64_t rq, rqsize;
-	uint32_t ncopies;
-	struct {
-		uint64_t src, n;
-	} copies[GP_RELOC_COPIES];
+	uint32_t nrecs, frees_since;
+	struct gp_copy_rec recs[GP_RELOC_RECS];
 };
 
 extern __thread struct gp_tls gp_tls __attribute__((tls_model("initial-exec")));
+
+void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n);
 
 /* A copy of n bytes from src to dst is about to happen (memcpy & co.). Cheap: a compare. */
 static inline void gp_note_copy(const void *dst, const void *src, uint64_t n)
 {
 	struct gp_tls *t = &gp_tls;
-	if (t->rq && (uint64_t)dst - t->rq < t->rqsize && n) {
-		if (t->ncopies < GP_RELOC_COPIES) {
-			t->copies[t->ncopies].src = (uint64_t)src;
-			t->copies[t->ncopies].n = n;
-			t->ncopies++;
-		}
-	}
+	if (t->rq && (uint64_t)dst - t->rq < t->rqsize && n)
+		gp_note_copy_slow(t, (uint64_t)dst, (uint64_t)src, n);
 }
 
 #endif

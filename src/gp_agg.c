@@ -100,7 +100,7 @@ double gp_stats_amplification(const struct gp_stats *s)
 
 struct stack_ent {
 	uint64_t id;
-	uint32_t site;
+	uint32_t site;    /* may carry GP_SITE_WEAK */
 	size_t idx; /* in a->stacks */
 	UT_hash_handle hh;
 };
@@ -108,6 +108,7 @@ struct stack_ent {
 struct chain_ent {
 	uint64_t id;
 	uint32_t origin;  /* site id of the origin */
+	int weak_origin;  /* ... only a wrapper's: replaced by the first step's site */
 	int kind;         /* GP_KIND_* */
 	uint64_t peak, steps, copied;
 	uint64_t cur;     /* current size: the old size of its next step */
@@ -196,7 +197,7 @@ static uint32_t site_of_stack(struct trace_state *t, uint64_t id, struct gp_stac
 		HASH_FIND(hh, t->stacks, &id, sizeof id, s);
 	if (st)
 		*st = s ? &t->a->stacks[s->idx] : NULL;
-	return s ? s->site : unknown_site(t);
+	return s ? s->site : unknown_site(t) | GP_SITE_WEAK;
 }
 
 static void series_add(struct gp_series *s, uint64_t size, uint32_t flags, uint32_t step)
@@ -479,7 +480,8 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 	s->id = id;
 	s->site = a->site_fn(a->site_ctx, t->frames, (unsigned)n);
 	s->idx = a->nstacks++;
-	a->stacks[s->idx] = (struct gp_stack){ .frames = copy, .n = (unsigned)n, .site = s->site };
+	a->stacks[s->idx] = (struct gp_stack){ .frames = copy, .n = (unsigned)n,
+	                                       .site = s->site & ~GP_SITE_WEAK };
 	HASH_ADD(hh, t->stacks, id, sizeof s->id, s);
 	return 0;
 }
@@ -496,9 +498,15 @@ static int on_chain(struct trace_state *t, struct gp_cursor *c)
 	if (e)
 		return -1;
 	uint32_t site = site_of_stack(t, origin, NULL);
+	int weak = !!(site & GP_SITE_WEAK);
+	site &= ~GP_SITE_WEAK;
 	if (ensure_site(t->a, site))
 		return -2;
-	return chain_new(t, id, site, size, (int)kind) ? 0 : -2;
+	struct chain_ent *ch = chain_new(t, id, site, size, (int)kind);
+	if (!ch)
+		return -2;
+	ch->weak_origin = weak;
+	return 0;
 }
 
 static int on_step(struct trace_state *t, struct gp_cursor *c)
@@ -525,8 +533,14 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 		copied = old < new ? old : new;
 	struct gp_stack *st;
 	uint32_t site = site_of_stack(t, stack, &st);
+	int weak = !!(site & GP_SITE_WEAK);
+	site &= ~GP_SITE_WEAK;
 	if (ensure_site(a, site))
 		return -2;
+	if (ch->weak_origin && ch->steps == 0 && !weak) {
+		ch->origin = site; /* see gp_site_fn */
+		ch->weak_origin = 0;
+	}
 	if (!(flags & GP_STEP_MOVED) || (flags & GP_STEP_REMAP))
 		copied = 0;
 	struct gp_totals *tt = ch->kind ? &a->reloc_totals : &t->info->totals;

@@ -84,10 +84,18 @@ struct gp_frame {
 };
 
 /*
- * Map a stack (innermost first, n may be 0 for an unknown stack) to a site id >= 0.
- * Called once per distinct stack of each trace.
+ * Map a stack (innermost first, n may be 0 for an unknown stack) to a site id >= 0, or'ed
+ * with GP_SITE_WEAK when the stack holds no frame outside the profiler, libc and allocator
+ * wrappers (the id is then that of the innermost of them). Called once per distinct stack
+ * of each trace.
+ *
+ * A chain whose recorded origin is weak (typically a lone return address inside
+ * operator new or xmalloc: the profiler keeps full stacks only for some call sites) takes
+ * the site of its first step as its origin instead: the code that grows a buffer is almost
+ * always the code that allocated it.
  */
 typedef uint32_t (*gp_site_fn)(void *ctx, const struct gp_frame *frames, unsigned n);
+#define GP_SITE_WEAK 0x80000000u
 
 /* What one trace file said about its process. */
 struct gp_trace_info {

@@ -62,6 +62,9 @@ static const char *const default_wrappers[] = {
 	"__rdl_alloc_zeroed", "__rg_alloc", "__rg_realloc", "__rg_alloc_zeroed",
 	"alloc::alloc::*", "<alloc::alloc::Global as core::alloc::Allocator>::*",
 	"alloc::raw_vec::*", "<alloc::raw_vec::*", "std::alloc::*", "std::sys::alloc::*",
+	"<alloc::alloc::Global>::*", "alloc::vec::*", "<alloc::vec::*", "alloc::string::*",
+	"<alloc::string::*", "<alloc::collections::*", "alloc::collections::*",
+	"alloc::boxed::*", "<alloc::boxed::*", "core::ptr::*",
 	"std::sys::pal::unix::alloc::*", "<std::alloc::System as core::alloc::global::GlobalAlloc>::*",
 };
 
@@ -133,9 +136,83 @@ static void symbolize_frame(struct gp_view *v, const struct gp_frame *f, struct 
 
 #define MAX_INLINE 32
 
-static struct gp_vframe vframe(const struct gp_frame *f, const struct gp_sym *s)
+struct norm_path {
+	const char *raw; /* the symbolizer's interned string: the key */
+	char *norm;
+	UT_hash_handle hh;
+};
+
+/* "/a/build/../src/x.c" -> "/a/src/x.c", "./x" -> "x": lexically, no file system access. */
+static char *normalize(const char *path)
 {
-	struct gp_vframe x = { s->function, s->file, s->line, f->mod ? f->mod->path : NULL, f->addr };
+	size_t n = strlen(path);
+	char *out = malloc(n + 2);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	int abs = path[0] == '/';
+	if (abs)
+		out[o++] = '/';
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == 0)
+			break;
+		if (len == 1 && p[0] == '.') {
+			/* skip */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			/* drop the previous component unless there is none (or it is "..") */
+			size_t start = o;
+			while (start > (size_t)abs && out[start - 1] != '/')
+				start--;
+			int prev_dotdot = o - start == 2 && out[start] == '.' && out[start + 1] == '.';
+			if (o > (size_t)abs && !prev_dotdot) {
+				o = start > (size_t)abs ? start - 1 : start;
+			} else if (!abs) {
+				if (o && out[o - 1] != '/')
+					out[o++] = '/';
+				out[o++] = '.';
+				out[o++] = '.';
+			}
+		} else {
+			if (o && out[o - 1] != '/')
+				out[o++] = '/';
+			memcpy(out + o, p, len);
+			o += len;
+		}
+		p += len;
+	}
+	if (o == 0)
+		out[o++] = '.';
+	out[o] = 0;
+	return out;
+}
+
+static const char *norm_file(struct gp_view *v, const char *raw)
+{
+	if (!raw)
+		return NULL;
+	struct norm_path *index = v->paths, *e;
+	HASH_FIND_PTR(index, &raw, e);
+	if (!e) {
+		e = calloc(1, sizeof *e);
+		if (!e)
+			return raw;
+		e->raw = raw;
+		e->norm = normalize(raw);
+		HASH_ADD_PTR(index, raw, e);
+		v->paths = index;
+	}
+	return e->norm ? e->norm : raw;
+}
+
+static struct gp_vframe vframe(struct gp_view *v, const struct gp_frame *f, const struct gp_sym *s)
+{
+	struct gp_vframe x = { s->function, norm_file(v, s->file), s->line,
+	                       f->mod ? f->mod->path : NULL, f->addr };
 	return x;
 }
 
@@ -164,11 +241,15 @@ static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
 				break;
 			}
 	}
+	uint32_t weak = 0;
 	if (fi == n && fallback < n) { /* all wrappers or libc: take the innermost of them */
 		fi = fallback;
 		si = 0;
+		weak = GP_SITE_WEAK;
 		symbolize_frame(v, &frames[fi], syms, &nsym, MAX_INLINE);
 	}
+	if (fi == n)
+		weak = GP_SITE_WEAK;
 
 	char key[4200];
 	if (fi == n)
@@ -180,7 +261,7 @@ static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
 	struct site_key *index = v->site_index;
 	HASH_FIND_STR(index, key, k);
 	if (k)
-		return k->id;
+		return k->id | weak;
 
 	struct gp_site *s = calloc(1, sizeof *s);
 	k = calloc(1, sizeof *k);
@@ -211,7 +292,7 @@ static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
 				}
 				if (!s->stack)
 					abort();
-				s->stack[s->nstack++] = vframe(&frames[i], &syms[j]);
+				s->stack[s->nstack++] = vframe(v, &frames[i], &syms[j]);
 			}
 		}
 		s->where = s->stack[0];
@@ -220,7 +301,7 @@ static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
 	v->sites[v->nsites++] = s;
 	HASH_ADD_KEYPTR(hh, index, k->key, strlen(k->key), k);
 	v->site_index = index;
-	return s->id;
+	return s->id | weak;
 }
 
 static void progress(void *ctx, uint64_t done, uint64_t total)
@@ -270,6 +351,12 @@ void gp_view_release(struct gp_view *v)
 	}
 	free(v->sites);
 	free(v->wrappers);
+	struct norm_path *paths = v->paths, *pe, *ptmp;
+	HASH_ITER(hh, paths, pe, ptmp) {
+		HASH_DEL(paths, pe);
+		free(pe->norm);
+		free(pe);
+	}
 	if (v->sym)
 		gp_symbolizer_free(v->sym);
 	memset(v, 0, sizeof *v);

@@ -33,6 +33,7 @@ struct gp_view {
 	struct gp_site **sites; /* by site id */
 	uint32_t nsites, capsites;
 	void *site_index;       /* hash of site keys (view.c) */
+	void *paths;            /* source paths, normalized once (view.c) */
 	const char **wrappers;  /* glob patterns of allocator wrappers' function names */
 	size_t nwrappers;
 	int progress;           /* show progress on stderr */
