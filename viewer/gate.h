@@ -1,0 +1,38 @@
+/*
+ * gate.h - helpers shared by the CI gate commands, check.c and diff.c.
+ *
+ * They are defined in check.c (so that the viewer's meson.build needs no new file); they
+ * never print errors and never exit.
+ */
+#ifndef GP_GATE_H
+#define GP_GATE_H
+
+#include "view.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* The last component of a path ("a/b/c.c" -> "c.c"); NULL for NULL. */
+const char *gp_gate_base(const char *path);
+
+/*
+ * Lexically normalize a path into buf: "//" and "/./" collapse, "dir/.." is removed
+ * ("/w/build/../src/a.c" -> "/w/src/a.c"). No file system access. @return buf.
+ */
+char *gp_gate_normpath(char *buf, size_t cap, const char *path);
+
+/* "function (file.c:12)", "function (module+0x1234)" or "?? (...)" into buf. @return buf. */
+const char *gp_gate_label(char *buf, size_t cap, const struct gp_vframe *f);
+
+/* Print "growprof CMD: warning: FILE was cut short ..." on stderr for each such trace. */
+void gp_gate_warn_cut_short(const struct gp_view *v, const char *cmd);
+
+/* An argument after the options that looks like an option and is not a file: print a usage
+ * error ("options go before the trace files") and @return 2; else @return 0. ("--" is
+ * skipped: diff's separator.) */
+int gp_gate_misplaced_option(const char *cmd, char **args, int n);
+
+/* Write s as a JSON string (or null for NULL). */
+void gp_gate_json_str(FILE *out, const char *s);
+
+#endif
