@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "cmds.h"
+#include "outputs.h"
 #include "view.h"
 
 #include <errno.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char usage_text[] =
 	"usage: growprof COMMAND [OPTIONS] ...\n"
@@ -35,13 +38,25 @@ static const char report_help[] =
 	"call site and per chain origin, steps, moves, bytes copied, copy amplification, growth\n"
 	"pattern and advice.\n"
 	"\n"
-	"  --top N               show the N first sites and origins (text default 10, json all)\n"
+	"  --top N               show the N first sites and origins (text default 10, json all,\n"
+	"                        html 20)\n"
 	"  --sort KEY            copied (default), moves, steps or amplification\n"
-	"  --format FMT          text (default) or json\n"
+	"  --format FMT          text (default), json, folded, pprof or html:\n"
+	"                          folded  collapsed stacks 'outer;...;site N' for flamegraph.pl,\n"
+	"                                  inferno or speedscope (N: see --weight)\n"
+	"                          pprof   a gzipped profile.proto for 'pprof' (binary: needs -o\n"
+	"                                  or a redirection), samples bytes_copied, moves, steps\n"
+	"                          html    one self-contained page: totals, hotspot tables, a\n"
+	"                                  flame graph, the block size per step of the top sites\n"
+	"  --weight W            what folded counts: bytes_copied (default), moves or steps\n"
 	"  --wrapper PATTERN     treat functions matching PATTERN (a glob on the demangled name)\n"
 	"                        as allocator wrappers: the site is their caller (repeatable)\n"
 	"  -o FILE               write the report to FILE instead of standard output\n"
-	"  -h, --help            this help\n";
+	"  -h, --help            this help\n"
+	"\n"
+	"Relocation chains (growth by malloc + copy + free) are reported beside realloc chains;\n"
+	"in stacks they end with a '[relocation]' frame. A progress line is shown on stderr\n"
+	"while large traces are read, when stderr is a terminal.\n";
 
 int gp_die_usage(const char *cmd, const char *fmt, ...)
 {
@@ -50,7 +65,7 @@ int gp_die_usage(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'growprof %s--help')\n", cmd ? cmd : "");
+	fprintf(stderr, " (see 'growprof %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
 	return 2;
 }
 
@@ -79,6 +94,36 @@ int gp_load_traces(struct gp_view *v, char **files, int n, const char *cmd)
 	return 0;
 }
 
+/*
+ * Progress while report reads traces (stderr is a terminal: v->progress). The reader calls
+ * back every 64 Ki records, which can be a hundred times a second: show nothing for a read
+ * that ends within 300 ms, then redraw at most every 100 ms, and only when the percentage
+ * changed.
+ */
+static struct timespec progress_start, progress_last;
+static int progress_pct = -1;
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void report_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct gp_view *v = ctx;
+	if (!v->progress || !total || seconds_since(&progress_start) < 0.3 ||
+	    seconds_since(&progress_last) < 0.1)
+		return;
+	int pct = (int)(100.0 * (double)done / (double)total);
+	if (pct == progress_pct)
+		return;
+	progress_pct = pct;
+	clock_gettime(CLOCK_MONOTONIC, &progress_last);
+	fprintf(stderr, "\rgrowprof report: reading %3d%%", pct > 100 ? 100 : pct);
+}
+
 static int cmd_report(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -86,6 +131,7 @@ static int cmd_report(int argc, char **argv)
 		{ "sort", required_argument, NULL, 's' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "wrapper", required_argument, NULL, 'w' },
+		{ "weight", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -97,6 +143,7 @@ static int cmd_report(int argc, char **argv)
 	uint64_t top = 0;
 	int have_top = 0, rc = 0;
 	enum gp_sort key = GP_SORT_COPIED;
+	enum gp_weight weight = GP_WEIGHT_BYTES_COPIED;
 	const char *format = "text", *outpath = NULL;
 	int c;
 	optind = 1;
@@ -117,8 +164,17 @@ static int cmd_report(int argc, char **argv)
 			break;
 		case 'f':
 			format = optarg;
-			if (strcmp(format, "text") && strcmp(format, "json")) {
-				rc = gp_die_usage("report", "unknown --format '%s' (text, json)", optarg);
+			if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "folded") &&
+			    strcmp(format, "pprof") && strcmp(format, "html")) {
+				rc = gp_die_usage("report", "unknown --format '%s' (text, json, folded, pprof, html)",
+				                  optarg);
+				goto out;
+			}
+			break;
+		case 'W':
+			if (gp_weight_parse(optarg, &weight)) {
+				rc = gp_die_usage("report", "unknown --weight '%s' (bytes_copied, moves, steps)",
+				                  optarg);
 				goto out;
 			}
 			break;
@@ -136,20 +192,44 @@ static int cmd_report(int argc, char **argv)
 			goto out;
 		}
 	}
+	int binary = strcmp(format, "pprof") == 0;
+	if (binary && !outpath && isatty(1)) {
+		rc = gp_die_usage("report", "refusing to write a binary pprof profile to a terminal: "
+		                  "use -o FILE or redirect standard output");
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &progress_start);
+	v.agg.progress = report_progress;
+	v.agg.progress_ctx = &v;
 	rc = gp_load_traces(&v, argv + optind, argc - optind, "report");
 	if (rc)
 		goto out;
 	FILE *out = stdout;
-	if (outpath && !(out = fopen(outpath, "w"))) {
+	if (outpath && !(out = fopen(outpath, binary ? "wb" : "w"))) {
 		fprintf(stderr, "growprof report: %s: %s\n", outpath, strerror(errno));
 		rc = 2;
 		goto out;
 	}
+	char err[256] = "out of memory";
+	int failed = 0;
 	if (strcmp(format, "json") == 0)
 		gp_report_json(out, &v, key, have_top ? (size_t)top : SIZE_MAX);
+	else if (strcmp(format, "folded") == 0)
+		failed = gp_report_folded(out, &v, weight);
+	else if (binary)
+		failed = gp_report_pprof(out, &v, err, sizeof err);
+	else if (strcmp(format, "html") == 0)
+		failed = gp_report_html(out, &v, key, have_top ? (size_t)top : 20);
 	else
 		gp_report_text(out, &v, key, have_top ? (size_t)top : 10);
-	if (fflush(out) || (out != stdout && fclose(out))) {
+	if (failed) {
+		fprintf(stderr, "growprof report: cannot make the %s report: %s\n", format, err);
+		if (out != stdout) {
+			fclose(out);
+			remove(outpath); /* no half-written file left behind */
+		}
+		rc = 2;
+	} else if (fflush(out) || (out != stdout && fclose(out))) {
 		fprintf(stderr, "growprof report: cannot write the report: %s\n", strerror(errno));
 		rc = 2;
 	}
