@@ -204,16 +204,27 @@ static void series_add(struct gp_series *s, uint64_t size, uint32_t flags, uint3
 {
 	if (!s->stride)
 		s->stride = 1;
-	if (step % s->stride)
+	/* A point stands for the steps up to the next one: it keeps their moves in its flags,
+	 * so a chart still shows that they happened. */
+	if (step % s->stride) {
+		if (s->n)
+			s->pts[s->n - 1].flags |= flags;
 		return;
+	}
 	if (s->n == GP_SERIES_MAX) { /* full: keep every other point, sample half as often */
 		uint32_t k = 0;
-		for (uint32_t i = 0; i < s->n; i += 2)
-			s->pts[k++] = s->pts[i];
+		for (uint32_t i = 0; i < s->n; i += 2) {
+			s->pts[k] = s->pts[i];
+			if (i + 1 < s->n)
+				s->pts[k].flags |= s->pts[i + 1].flags;
+			k++;
+		}
 		s->n = k;
 		s->stride *= 2;
-		if (step % s->stride)
+		if (step % s->stride) {
+			s->pts[s->n - 1].flags |= flags;
 			return;
+		}
 	}
 	if (!s->pts || (s->n & (s->n - 1)) == 0) { /* grow at powers of two */
 		uint32_t cap = s->n ? s->n * 2 : 8;
