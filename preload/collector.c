@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int gp_state;
@@ -576,6 +578,7 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 	gp_tls.rqsize = size;
 	gp_tls.nrecs = 0;
 	gp_tls.frees_since = 0;
+	gp_tls.rq_mmapped = (int)(((const uint64_t *)p)[-1] & 2);
 	int hot;
 	uint32_t cs = gp_callsite(ra, &hot);
 	uint32_t *sh = gp_shadow_slot((uint64_t)p);
@@ -723,14 +726,34 @@ void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n)
 	t->recs[i] = (struct gp_copy_rec){ delta, src, src + n, n, src, n };
 }
 
-/* Do `a` and `b` hold the same bytes over `n` (checked at both ends, at most 64 each)? */
-static int same_bytes(const uint8_t *a, const uint8_t *b, uint64_t n)
+/*
+ * Read `n` bytes at `addr` of this process without faulting if they are gone: the watched
+ * block may have been handed to another thread and freed there, and glibc unmaps a freed
+ * mmapped block at once. @return 0 if all bytes were read.
+ */
+static int safe_read(void *dst, uint64_t addr, size_t n)
+{
+	struct iovec local = { dst, n }, remote = { (void *)addr, n };
+	int saved = errno;
+	ssize_t got = syscall(SYS_process_vm_readv, (long)gp_pid, &local, 1UL, &remote, 1UL, 0UL);
+	errno = saved;
+	return got == (ssize_t)n ? 0 : -1;
+}
+
+/* Do `a` (in the old block, live) and `b` (in the watched block) hold the same bytes over
+ * `n`, checked at both ends (at most 64 bytes each)? */
+static int same_bytes(const uint8_t *a, uint64_t b, uint64_t n, int careful)
 {
 	uint64_t k = n < 64 ? n : 64;
-	for (uint64_t i = 0; i < k; i++)
-		if (a[i] != b[i] || a[n - 1 - i] != b[n - 1 - i])
+	uint8_t head[64], tail[64];
+	if (careful) {
+		if (safe_read(head, b, k) || safe_read(tail, b + n - k, k))
 			return 0;
-	return 1;
+	} else {
+		memcpy(head, (const void *)b, k);
+		memcpy(tail, (const void *)(b + n - k), k);
+	}
+	return memcmp(a, head, k) == 0 && memcmp(a + n - k, tail, k) == 0;
 }
 
 /* Length of the common prefix of q and old (at most n), and whether it holds two different
@@ -763,16 +786,21 @@ static int relocation(uint64_t old, uint32_t e, const struct gp_block *b, uint64
 		oldsize = gp_usable((const void *)old) - (e & GP_SH_SLACK_MASK);
 	if (!oldsize || qsize <= oldsize || q == old)
 		return 0;
+	if (!gp_shadow_get(q)) { /* q was freed (by another thread: ours clears t->rq) */
+		t->rq = 0;
+		t->nrecs = 0;
+		return 0;
+	}
 	for (uint32_t i = 0; i < t->nrecs; i++) {
 		const struct gp_copy_rec *c = &t->recs[i];
 		/* Copies from this block, whose data is still in q: a copy recorded from a block
 		 * another thread freed since (and reused for this one) does not match. */
 		if (c->src_lo >= old && c->src_hi <= old + oldsize &&
-		    same_bytes((const uint8_t *)c->first_src, (const uint8_t *)(c->first_src + c->delta),
-		               c->first_n))
+		    same_bytes((const uint8_t *)c->first_src, c->first_src + c->delta, c->first_n,
+		               t->rq_mmapped))
 			copied += c->bytes;
 	}
-	if (!copied && t->frees_since == 0) {
+	if (!copied && t->frees_since == 0 && !t->rq_mmapped) {
 		int varied;
 		uint64_t m = common_prefix((const uint8_t *)q, (const uint8_t *)old, oldsize, &varied);
 		if (varied && m >= (oldsize + 1) / 2)
@@ -824,6 +852,11 @@ void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 	int reloc = t->rq && (t->nrecs || t->frees_since == 0) && gp_state == GP_STATE_ON &&
 	            relocation(old, e, have ? &b : NULL, ra, cfa);
 	t->frees_since++;
+	if (e) { /* the block is gone: a relocation watching it from another thread sees that */
+		uint32_t *sh = gp_shadow_slot(old);
+		if (sh)
+			*sh = 0;
+	}
 	if (!reloc && have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(b.ref);
 }
@@ -831,6 +864,8 @@ void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 void gp_realloc_begin(void *p, struct gp_realloc *r)
 {
 	uint32_t e = gp_shadow_get((uint64_t)p);
+	if ((uint64_t)p == gp_tls.rq) /* the watched block is resized: no longer a fresh block */
+		gp_tls.rq = 0, gp_tls.nrecs = 0;
 	r->b = (struct gp_block){ 0 };
 	r->known = 0;
 	r->in_shadow = 0;

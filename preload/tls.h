@@ -25,6 +25,7 @@ struct gp_tls {
 	 * from, the data moved house: a relocation step (malloc + copy + free growth). */
 	uint64_t rq, rqsize;
 	uint32_t nrecs, frees_since;
+	int rq_mmapped; /* glibc mapped it on its own: freed elsewhere, it is unmapped at once */
 	struct gp_copy_rec recs[GP_RELOC_RECS];
 };
 
