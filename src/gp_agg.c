@@ -132,6 +132,9 @@ struct trace_state {
 	struct stack_ent *stacks;
 	struct chain_ent *chains;
 	struct mod_ent *mods;
+	/* The active modules (no two overlap), sorted by start address, for binary search. */
+	const struct gp_module **active;
+	size_t nactive, capactive;
 	struct gp_frame *frames; /* scratch for the resolver */
 	size_t frames_cap;
 	uint32_t unknown_site;   /* site of stack id 0 / undefined stacks */
@@ -351,11 +354,44 @@ static void count_step(struct gp_stats *s, uint64_t old, uint64_t new, unsigned 
 
 static const struct gp_module *module_of(struct trace_state *t, uint64_t addr)
 {
-	struct mod_ent *m, *tmp;
-	HASH_ITER(hh, t->mods, m, tmp)
-		if (m->active && addr >= m->mod->lo && addr < m->mod->hi)
-			return m->mod;
-	return NULL;
+	size_t lo = 0, hi = t->nactive;
+	while (lo < hi) { /* the last module starting at or below addr */
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->active[mid]->lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	const struct gp_module *m = t->active[lo - 1];
+	return addr < m->hi ? m : NULL;
+}
+
+/* Make `m` active, dropping the active modules it overlaps. @return 0, -2 out of memory. */
+static int activate(struct trace_state *t, const struct gp_module *m)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < t->nactive; i++)
+		if (!(m->lo < t->active[i]->hi && t->active[i]->lo < m->hi))
+			t->active[k++] = t->active[i];
+	t->nactive = k;
+	if (t->nactive == t->capactive) {
+		size_t cap = t->capactive ? t->capactive * 2 : 64;
+		const struct gp_module **a = realloc(t->active, cap * sizeof *a);
+		if (!a)
+			return -2;
+		t->active = a;
+		t->capactive = cap;
+	}
+	size_t pos = t->nactive;
+	while (pos > 0 && t->active[pos - 1]->lo > m->lo) {
+		t->active[pos] = t->active[pos - 1];
+		pos--;
+	}
+	t->active[pos] = m;
+	t->nactive++;
+	return 0;
 }
 
 static char *dup_bytes(const uint8_t *p, size_t n)
@@ -409,14 +445,11 @@ static int on_module(struct trace_state *t, struct gp_cursor *c)
 	const uint8_t *bid = gp_get_bytes(c, &blen);
 	if (c->bad || lo > hi)
 		return -1;
-	struct mod_ent *e, *tmp;
+	struct mod_ent *e;
 	HASH_FIND(hh, t->mods, &id, sizeof id, e);
 	if (e)
 		return -1; /* ids are never reused within a trace */
-	/* A module mapped over an older one's range replaces it from here on. */
-	HASH_ITER(hh, t->mods, e, tmp)
-		if (e->active && lo < e->mod->hi && e->mod->lo < hi)
-			e->active = 0;
+	/* A module mapped over an older one's range replaces it from here on (activate). */
 	struct gp_module *m = calloc(1, sizeof *m);
 	struct gp_module **mods = realloc(a->modules, (a->nmodules + 1) * sizeof *mods);
 	e = calloc(1, sizeof *e);
@@ -440,14 +473,14 @@ static int on_module(struct trace_state *t, struct gp_cursor *c)
 	e->mod = m;
 	e->active = 1;
 	HASH_ADD(hh, t->mods, id, sizeof e->id, e);
-	return 0;
+	return lo < hi ? activate(t, m) : 0;
 }
 
 static int on_stack(struct trace_state *t, struct gp_cursor *c)
 {
 	uint64_t id = gp_get_varint(c), n = gp_get_varint(c);
-	if (c->bad || id == 0 || n > (uint64_t)(c->end - c->p))
-		return -1; /* every frame takes at least one byte */
+	if (c->bad || id == 0 || n > (uint64_t)(c->end - c->p) || n > GP_STACK_FRAMES_MAX)
+		return -1; /* every frame takes at least one byte; the writer caps depth */
 	struct stack_ent *s;
 	HASH_FIND(hh, t->stacks, &id, sizeof id, s);
 	if (s)
@@ -487,7 +520,8 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 		free(copy);
 		return -2;
 	}
-	memcpy(copy, t->frames, n * sizeof *copy);
+	if (n)
+		memcpy(copy, t->frames, n * sizeof *copy);
 	s->id = id;
 	s->site = a->site_fn(a->site_ctx, t->frames, (unsigned)n);
 	s->idx = a->nstacks++;
@@ -702,6 +736,7 @@ static int read_all(struct gp_agg *a, struct gp_reader *r, const char *name)
 		free(m);
 	}
 	free(t.frames);
+	free(t.active);
 
 	struct gp_totals *x = &a->totals, *y = &ti->totals;
 	x->allocs += y->allocs;

@@ -31,6 +31,9 @@
 #define GP_MAGIC_LEN 8
 #define GP_FORMAT_VERSION 1
 
+/* A stack has at most this many frames (GROWPROF_DEPTH is at most 256). */
+#define GP_STACK_FRAMES_MAX 1024
+
 /* No single record may be larger than this; a larger length means a damaged file. */
 #define GP_RECORD_MAX (1u << 24)
 
