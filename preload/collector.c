@@ -452,10 +452,12 @@ int gp_init(void)
 
 /* ---- fork ---- */
 
+/* Lock order, everywhere: trace lock, threads_mu, block shards, ialloc (a flush sums the
+ * threads' counts under the trace lock). */
 static void fork_prepare(void)
 {
-	pthread_mutex_lock(&threads_mu);
 	gp_trace_lock();
+	pthread_mutex_lock(&threads_mu);
 	gp_blocks_lock_all();
 	gp_ialloc_lock();
 }
@@ -464,8 +466,8 @@ static void fork_parent(void)
 {
 	gp_ialloc_unlock();
 	gp_blocks_unlock_all();
-	gp_trace_unlock();
 	pthread_mutex_unlock(&threads_mu);
+	gp_trace_unlock();
 }
 
 /* Everything of the parent's trace stays the parent's: the child gets a fresh trace. */

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "collector.h"
 #include "gp_format.h"
+#include "modules.h"
 #include "tls.h"
 
 #include <malloc.h>
@@ -47,7 +48,9 @@ static inline int enter(void)
 	if (gp_state == GP_STATE_OFF)
 		return 0;
 	gp_tls.busy = 1;
+	int e = errno;
 	int on = gp_init();
+	errno = e;
 	gp_tls.busy = 0;
 	if (!on)
 		return 0;
@@ -292,6 +295,19 @@ EXPORT void *dlopen(const char *file, int flags)
 	if (!real_dlopen)
 		real_dlopen = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
 	return real_dlopen(file, flags & ~RTLD_DEEPBIND);
+}
+
+/* After an object is unloaded another may take its addresses: look before trusting any
+ * stack interned before (modules.h). */
+typedef int (*dlclose_fn)(void *);
+EXPORT int dlclose(void *handle)
+{
+	static dlclose_fn real_dlclose;
+	if (!real_dlclose)
+		real_dlclose = (dlclose_fn)dlsym(RTLD_NEXT, "dlclose");
+	int rc = real_dlclose(handle);
+	__atomic_store_n(&gp_modules_dirty, 1, __ATOMIC_RELEASE);
+	return rc;
 }
 
 /* exec: what this image recorded is finished under its own name before the exec; the new

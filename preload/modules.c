@@ -16,6 +16,7 @@
 
 struct mod {
 	uint64_t bias, lo, hi;
+	uint64_t ident;   /* hash of path and build id: another object may reuse a range */
 	uint32_t id;
 	unsigned gen;     /* trace generation its record was written in */
 	int seen;         /* still mapped at the last scan */
@@ -98,17 +99,33 @@ static size_t build_id(const struct dl_phdr_info *info, const uint8_t **out)
 	return 0;
 }
 
+int gp_modules_dirty;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
 static int sync_one(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size;
-	(void)data;
+	int *replaced = data;
 	uint64_t lo, hi;
 	ranges(info, &lo, &hi);
 	if (lo == hi)
 		return 0;
+	const uint8_t *bid0;
+	size_t blen0 = build_id(info, &bid0);
+	uint64_t ident = fnv(0xcbf29ce484222325ull, info->dlpi_name ? info->dlpi_name : "",
+	                     info->dlpi_name ? strlen(info->dlpi_name) : 0);
+	ident = fnv(ident, bid0, blen0);
 	struct mod *m = NULL;
 	for (unsigned i = 0; i < nmods; i++)
-		if (mods[i].bias == info->dlpi_addr && mods[i].lo == lo && mods[i].hi == hi) {
+		if (mods[i].bias == info->dlpi_addr && mods[i].lo == lo && mods[i].hi == hi &&
+		    mods[i].ident == ident) {
 			m = &mods[i];
 			break;
 		}
@@ -120,16 +137,19 @@ static int sync_one(struct dl_phdr_info *info, size_t size, void *data)
 		/* Forget modules overlapping this one: they were unloaded (their records stay in
 		 * the trace, so old addresses still symbolize). */
 		for (unsigned i = 0; i < nmods;)
-			if (mods[i].lo < hi && lo < mods[i].hi)
+			if (mods[i].lo < hi && lo < mods[i].hi) {
 				mods[i] = mods[--nmods];
-			else
+				*replaced = 1; /* addresses there now mean something else */
+			} else {
 				i++;
+			}
 		if (nmods == MAX_MODULES)
 			return 0;
 		m = &mods[nmods++];
 		m->bias = info->dlpi_addr;
 		m->lo = lo;
 		m->hi = hi;
+		m->ident = ident;
 	}
 	m->id = next_id++;
 	m->gen = gp_gen;
@@ -176,13 +196,16 @@ static int read_counts(struct dl_phdr_info *info, size_t size, void *data)
 	return 1; /* the first object is enough: the counters are global */
 }
 
-void gp_modules_sync_locked(void)
+int gp_modules_sync_locked(void)
 {
 	unsigned long long c[2] = { 0, 0 };
+	int replaced = 0;
+	gp_modules_dirty = 0;
 	dl_iterate_phdr(read_counts, c);
 	seen_adds = c[0];
 	seen_subs = c[1];
-	dl_iterate_phdr(sync_one, NULL);
+	dl_iterate_phdr(sync_one, &replaced);
+	return replaced;
 }
 
 int gp_modules_changed_locked(void)

@@ -11,8 +11,13 @@
 void gp_modules_self(uintptr_t *lo, uintptr_t *hi);
 
 /* Write MODULE records for every mapped object not yet written in this trace (all of them
- * after gp_modules_new_trace). Caller holds the trace lock. */
-void gp_modules_sync_locked(void);
+ * after gp_modules_new_trace). Caller holds the trace lock. @return nonzero if an object now
+ * occupies addresses that belonged to another one (dlclose, then dlopen at the same place):
+ * stacks interned before may then mean something else. */
+int gp_modules_sync_locked(void);
+
+/* Set by dlclose: the next stack interned checks the module map first. */
+extern int gp_modules_dirty;
 
 /* @return nonzero if objects were loaded or unloaded since the last sync (cheap: reads the
  * loader's counters). Caller holds the trace lock. */

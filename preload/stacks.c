@@ -8,7 +8,9 @@
 #include "ialloc.h"
 #include "modules.h"
 
+#include <fcntl.h>
 #include <libunwind.h>
+#include <unistd.h>
 #include <string.h>
 
 /* uthash allocates through our own allocator and never exits on failure. */
@@ -22,6 +24,7 @@ static int intern_oom;
 struct stack {
 	uint32_t id;
 	unsigned gen;   /* trace generation in which its record was last written */
+	unsigned epoch; /* module-map epoch it was interned in (see check_modules) */
 	unsigned n;
 	uint64_t hash;
 	UT_hash_handle hh;
@@ -29,6 +32,7 @@ struct stack {
 };
 
 static struct stack *table;
+static unsigned epoch; /* bumped when an address range changed owner: intern anew */
 static struct stack **by_id; /* by_id[id] */
 static uint32_t nids, cap_ids;
 static uintptr_t self_lo, self_hi;
@@ -64,8 +68,29 @@ static inline uint64_t mix(uint64_t k)
 	return k;
 }
 
+/*
+ * libunwind opens a pipe (to probe memory) the first time it unwinds: do that now, with the
+ * standard descriptors occupied if the program started without them, so the pipe never
+ * becomes the program's stdin, stdout or stderr.
+ */
+static void warm_unwinder(void)
+{
+	int held[3], nheld = 0;
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0) {
+			int p = open("/dev/null", O_RDWR | O_CLOEXEC);
+			if (p >= 0)
+				held[nheld++] = p;
+		}
+	void *ips[4];
+	unw_backtrace(ips, 4);
+	for (int i = 0; i < nheld; i++)
+		close(held[i]);
+}
+
 void gp_stacks_init(uintptr_t lo, uintptr_t hi)
 {
+	warm_unwinder();
 	self_lo = lo;
 	self_hi = hi;
 
@@ -97,6 +122,21 @@ static uint64_t hash_ips(const uint64_t *ips, unsigned n)
 	return h;
 }
 
+/* Stacks interned so far may name addresses of an unloaded object: forget them (they stay
+ * valid for ids already handed out) so the same addresses are interned and written anew. */
+static void new_epoch(void)
+{
+	epoch++;
+	table = NULL; /* the old entries stay reachable through by_id */
+}
+
+/* After a dlclose: sync the module map before trusting any interned stack. */
+static void check_modules(void)
+{
+	if (gp_modules_dirty && gp_modules_sync_locked())
+		new_epoch();
+}
+
 /* Write the STACK record of `s` (trace lock held). */
 static void emit(struct stack *s)
 {
@@ -105,8 +145,8 @@ static void emit(struct stack *s)
 		unknown = !gp_modules_known_locked(s->ips[i]);
 	/* A library was loaded or unloaded since we last looked (dlopen, NSS, iconv...): an
 	 * address may now belong to another object, even within a known range. */
-	if (unknown || gp_modules_changed_locked())
-		gp_modules_sync_locked();
+	if ((unknown || gp_modules_changed_locked()) && gp_modules_sync_locked())
+		new_epoch();
 	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + (2 + (size_t)s->n) * GP_VARINT_MAX);
 	if (!p)
 		return;
@@ -128,13 +168,15 @@ static struct stack *lookup_cache(const uint64_t *ips, unsigned n, uint64_t h)
 {
 	struct cache_ent *c = &cache[h % CACHE_SIZE];
 	struct stack *s = c->s;
-	if (s && c->hash == h && s->n == n && memcmp(s->ips, ips, n * sizeof *ips) == 0)
+	if (s && c->hash == h && s->epoch == epoch && s->n == n &&
+	    memcmp(s->ips, ips, n * sizeof *ips) == 0)
 		return s;
 	return NULL;
 }
 
 static struct stack *intern_stack_locked(const uint64_t *ips, unsigned n)
 {
+	check_modules();
 	uint64_t h = hash_ips(ips, n);
 	struct stack *s = lookup_cache(ips, n, h);
 	if (!s) {
@@ -155,6 +197,7 @@ static struct stack *intern_stack_locked(const uint64_t *ips, unsigned n)
 			if (!s)
 				return NULL;
 			s->id = ++nids;
+			s->epoch = epoch;
 			s->n = n;
 			s->hash = h;
 			memcpy(s->ips, ips, n * sizeof *ips);
@@ -186,7 +229,7 @@ uint32_t gp_stack_intern(const uint64_t *ips, unsigned n)
 {
 	uint64_t h = hash_ips(ips, n);
 	struct stack *s = lookup_cache(ips, n, h);
-	if (s && s->gen == gp_gen)
+	if (s && s->gen == gp_gen && !gp_modules_dirty)
 		return s->id; /* seen and written in this trace: no lock needed */
 	gp_trace_lock();
 	uint32_t id = gp_stack_intern_locked(ips, n);
@@ -307,7 +350,13 @@ static struct stack *intern_stack_locked(const uint64_t *ips, unsigned n);
 
 uint32_t gp_stack_ref_id_locked(struct gp_stack_ref *r)
 {
+	check_modules();
 	struct stack *st = r->s;
+	if (st && st->epoch != epoch) { /* cached before the module map changed */
+		r->n = st->n;
+		memcpy(r->ips, st->ips, st->n * sizeof *r->ips);
+		st = r->s = NULL;
+	}
 	if (!st) {
 		if (!r->n)
 			return 0;
@@ -325,7 +374,7 @@ uint32_t gp_stack_ref_id_locked(struct gp_stack_ref *r)
 uint32_t gp_stack_ref_id(struct gp_stack_ref *r)
 {
 	struct stack *st = r->s;
-	if (st && st->gen == gp_gen)
+	if (st && st->gen == gp_gen && st->epoch == epoch && !gp_modules_dirty)
 		return st->id;
 	gp_trace_lock();
 	uint32_t id = gp_stack_ref_id_locked(r);
