@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <libunwind.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -272,6 +273,22 @@ static inline struct ucache_ent *ucache_slot(uint64_t ra, uint64_t cfa)
 	return (struct ucache_ent *)(ucache + i * ent_size(ucache_depth));
 }
 
+extern void *__libc_stack_end;
+
+/* Highest address of the stack holding `sp` that may be read (exclusive). glibc puts a
+ * thread's descriptor just above its stack; the main thread's stack ends a little above
+ * __libc_stack_end (environment and auxiliary vector), at a page boundary we stay below. */
+static uint64_t stack_top(uint64_t sp)
+{
+	uint64_t self = (uint64_t)pthread_self();
+	if (sp < self && self - sp < (1ull << 30))
+		return self;
+	uint64_t end = (uint64_t)__libc_stack_end;
+	if (sp < end)
+		return (end + 4095) & ~4095ull;
+	return sp + 4096 - (sp & 4095); /* unknown stack (sigaltstack, coroutine): its page */
+}
+
 void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref *r)
 {
 	r->s = NULL;
@@ -300,18 +317,21 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 		return;
 	/* Find where each return address sits: the first word holding it above the previous
 	 * one. Return addresses are pushed by the calls themselves, and a live frame holding a
-	 * copy of an outer frame's return address is all but unheard of; a slot not found within
-	 * a page of the previous one makes the stack uncacheable rather than risk a read past the
-	 * top of the stack. */
+	 * copy of an outer frame's return address is all but unheard of. The scan never goes
+	 * past the top of this thread's stack (below its descriptor, or __libc_stack_end's
+	 * region for the main thread), and gives up past 256 KiB of frames. */
+	uint64_t top = stack_top(cfa);
 	r->slots[0] = cfa - 8;
 	if (*(const uint64_t *)r->slots[0] != ra)
 		return;
 	for (unsigned i = 1; i < n; i++) {
 		const uint64_t *w = (const uint64_t *)r->slots[i - 1] + 1;
-		const uint64_t *end = w + 4096 / sizeof *w;
+		const uint64_t *end = w + (256u << 10) / sizeof *w;
+		if ((uint64_t)end > top)
+			end = (const uint64_t *)top;
 		while (w < end && *w != r->ips[i])
 			w++;
-		if (w == end)
+		if (w >= end)
 			return;
 		r->slots[i] = (uint64_t)w;
 	}
@@ -404,10 +424,13 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 			/* The first few allocations of every call site get full stacks: when the
 			 * call site is a wrapper (operator new, alloc::alloc::alloc) the return
 			 * address alone would name the wrapper as the origin of an early chain.
-			 * After that, only call sites seen to start chains do, and only while chains
-			 * are not rare among their blocks: a wrapper like PyMem_Malloc serves
-			 * millions of blocks of which a few become chains. */
-			*hot = n <= FIRST_STACKS || (c->hot && (n < 256 || (uint64_t)c->chains * 16 >= n));
+			 * After that, only call sites seen to start chains do, for one block in 16,
+			 * and only while chains are not rare among their blocks: a wrapper like
+			 * PyMem_Malloc or sqlite3Malloc serves millions of blocks. A chain begun at
+			 * a block without a stack still has its call site, and the viewer takes the
+			 * site of its first step when that call site is only a wrapper. */
+			*hot = n <= FIRST_STACKS ||
+			       (c->hot && (n < 256 || ((n & 15) == 0 && (uint64_t)c->chains * 16 >= n)));
 			return i;
 		}
 		if (cur == 0) {
