@@ -47,6 +47,15 @@ static uint64_t t0;
 static uint32_t next_chain = 1, first_chain; /* chain ids; those below first_chain belong to
                                               * an earlier trace of this process (fork) */
 static uint32_t next_tnum;
+static uint32_t last_chain; /* chain ids are written as deltas from the previous one */
+
+/* Chain ids in CHAIN, STEP and CHAIN_END records: a zigzag delta from the last one written
+ * (steps of a few busy chains interleave; absolute ids cost most of the trace's bytes). */
+static inline void put_chain(struct gp_rec *r, uint32_t chain)
+{
+	gp_rec_z(r, (int64_t)chain - (int64_t)last_chain);
+	last_chain = chain;
+}
 static int fail_reported;
 static int late_done;
 static uint64_t last_flush;   /* gp_now() of the last flush */
@@ -372,6 +381,7 @@ static void start_trace_locked(void)
 	t0 = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
 	gp_pid = getpid();
 	buf_len = 0;
+	last_chain = 0;
 	memcpy(buf, GP_MAGIC, GP_MAGIC_LEN);
 	buf[GP_MAGIC_LEN] = GP_FORMAT_VERSION;
 	buf_len = GP_MAGIC_LEN + 1;
@@ -615,7 +625,7 @@ static void end_chain_locked(uint32_t chain)
 	if (p) {
 		struct gp_rec r;
 		gp_rec_begin(&r, p);
-		gp_rec_u(&r, chain);
+		put_chain(&r, chain);
 		gp_trace_commit(gp_rec_end(&r, GP_TAG_CHAIN_END));
 	}
 }
@@ -655,7 +665,7 @@ static uint32_t begin_chain_locked(const struct gp_block *b, unsigned kind, uint
 	if (rp) {
 		struct gp_rec rec;
 		gp_rec_begin_small(&rec, rp);
-		gp_rec_u(&rec, chain);
+		put_chain(&rec, chain);
 		gp_rec_u(&rec, origin);
 		gp_rec_u(&rec, b->size);
 		gp_rec_u(&rec, gp_now());
@@ -675,7 +685,7 @@ static void put_step_locked(uint32_t chain, uint32_t sid, uint64_t old, uint64_t
 	struct gp_rec rec;
 	uint64_t now = gp_now();
 	gp_rec_begin_small(&rec, rp); /* 8 varints at most */
-	gp_rec_u(&rec, chain);
+	put_chain(&rec, chain);
 	gp_rec_u(&rec, sid);
 	gp_rec_z(&rec, (int64_t)(n - old));
 	gp_rec_u(&rec, flags);
@@ -845,7 +855,8 @@ static int relocation(uint64_t old, uint32_t e, const struct gp_block *b, uint64
 void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 {
 	uint64_t old = (uint64_t)p;
-	uint32_t e = gp_shadow_get(old);
+	uint32_t *sh = gp_shadow_find(old);
+	uint32_t e = sh ? *sh : 0;
 	struct gp_block b;
 	int have = (e & GP_SH_SIDE) && gp_blocks_take(old, &b);
 	struct gp_tls *t = &gp_tls;
@@ -854,11 +865,8 @@ void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 	int reloc = t->rq && (t->nrecs || t->frees_since == 0) && gp_state == GP_STATE_ON &&
 	            relocation(old, e, have ? &b : NULL, ra, cfa);
 	t->frees_since++;
-	if (e) { /* the block is gone: a relocation watching it from another thread sees that */
-		uint32_t *sh = gp_shadow_slot(old);
-		if (sh)
-			*sh = 0;
-	}
+	if (e) /* the block is gone: a relocation watching it from another thread sees that */
+		*sh = 0;
 	if (!reloc && have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(b.ref);
 }

@@ -57,11 +57,17 @@ uint32_t *gp_shadow_slot(uint64_t p)
 	return &leaf[(p >> GRANULE_SHIFT) & (LEAF_ENTRIES - 1)];
 }
 
-uint32_t gp_shadow_get(uint64_t p)
+uint32_t *gp_shadow_find(uint64_t p)
 {
 	uint32_t **t = __atomic_load_n(&top, __ATOMIC_ACQUIRE);
 	if (!t || (p >> LEAF_SHIFT) >= TOP_ENTRIES)
-		return 0;
+		return NULL;
 	uint32_t *leaf = __atomic_load_n(&t[p >> LEAF_SHIFT], __ATOMIC_ACQUIRE);
-	return leaf ? leaf[(p >> GRANULE_SHIFT) & (LEAF_ENTRIES - 1)] : 0;
+	return leaf ? &leaf[(p >> GRANULE_SHIFT) & (LEAF_ENTRIES - 1)] : NULL;
+}
+
+uint32_t gp_shadow_get(uint64_t p)
+{
+	uint32_t *e = gp_shadow_find(p);
+	return e ? *e : 0;
 }

@@ -28,6 +28,9 @@
 uint32_t *gp_shadow_slot(uint64_t p);
 /* @return the entry of block `p`, 0 if none was ever written. */
 uint32_t gp_shadow_get(uint64_t p);
+/* @return a pointer to the entry of block `p` if its part of the shadow exists, else NULL
+ * (never allocates). */
+uint32_t *gp_shadow_find(uint64_t p);
 
 /* glibc's usable size of an allocated block, read from its chunk header. */
 static inline uint64_t gp_usable(const void *p)

@@ -420,7 +420,6 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 		uint64_t cur = __atomic_load_n(&cs_tab[i].ra, __ATOMIC_ACQUIRE);
 		if (cur == ra) {
 			struct callsite *c = &cs_tab[i];
-			uint64_t n = ++c->allocs;
 			/* The first few allocations of every call site get full stacks: when the
 			 * call site is a wrapper (operator new, alloc::alloc::alloc) the return
 			 * address alone would name the wrapper as the origin of an early chain.
@@ -428,9 +427,19 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 			 * and only while chains are not rare among their blocks: a wrapper like
 			 * PyMem_Malloc or sqlite3Malloc serves millions of blocks. A chain begun at
 			 * a block without a stack still has its call site, and the viewer takes the
-			 * site of its first step when that call site is only a wrapper. */
-			*hot = n <= FIRST_STACKS ||
-			       (c->hot && (n < 256 || ((n & 15) == 0 && (uint64_t)c->chains * 16 >= n)));
+			 * site of its first step when that call site is only a wrapper.
+			 * A cold call site is only read: threads allocating there do not fight over
+			 * its cache line. */
+			if (!__atomic_load_n(&c->hot, __ATOMIC_RELAXED)) {
+				uint64_t n = c->allocs;
+				if (n < FIRST_STACKS) {
+					c->allocs = n + 1;
+					*hot = 1;
+				}
+				return i;
+			}
+			uint64_t n = ++c->allocs;
+			*hot = n < 256 || ((n & 15) == 0 && (uint64_t)c->chains * 16 >= n);
 			return i;
 		}
 		if (cur == 0) {
@@ -457,11 +466,18 @@ uint64_t gp_callsite_heat(uint32_t idx)
 
 void gp_callsite_chain(uint64_t ra)
 {
-	int hot;
-	uint32_t i = gp_callsite(ra, &hot);
-	if (i != GP_CALLSITE_NONE) {
-		cs_tab[i].allocs--; /* this lookup was not an allocation */
-		cs_tab[i].chains++;
+	if (!cs_tab)
+		return;
+	uint32_t i = (uint32_t)mix(ra) & (CS_CAP - 1);
+	for (unsigned probe = 0; probe < 128; probe++, i = (i + 1) & (CS_CAP - 1)) {
+		uint64_t cur = __atomic_load_n(&cs_tab[i].ra, __ATOMIC_ACQUIRE);
+		if (cur == ra) {
+			cs_tab[i].chains++;
+			__atomic_store_n(&cs_tab[i].hot, 1, __ATOMIC_RELAXED);
+			return;
+		}
+		if (cur == 0)
+			return;
 	}
 }
 

@@ -138,6 +138,7 @@ struct trace_state {
 	struct gp_frame *frames; /* scratch for the resolver */
 	size_t frames_cap;
 	uint32_t unknown_site;   /* site of stack id 0 / undefined stacks */
+	uint64_t last_chain;     /* chain ids come as deltas (gp_format.h) */
 	int have_unknown;
 };
 
@@ -531,9 +532,17 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 	return 0;
 }
 
+/* A chain id: a delta from the last one read. */
+static uint64_t get_chain(struct trace_state *t, struct gp_cursor *c)
+{
+	int64_t d = gp_get_zvarint(c);
+	t->last_chain += (uint64_t)d;
+	return t->last_chain;
+}
+
 static int on_chain(struct trace_state *t, struct gp_cursor *c)
 {
-	uint64_t id = gp_get_varint(c), origin = gp_get_varint(c), size = gp_get_varint(c);
+	uint64_t id = get_chain(t, c), origin = gp_get_varint(c), size = gp_get_varint(c);
 	gp_get_varint(c); /* time */
 	uint64_t kind = c->p < c->end ? gp_get_varint(c) : GP_CHAIN_REALLOC;
 	if (c->bad || id == 0 || kind > GP_CHAIN_RELOCATION)
@@ -557,7 +566,7 @@ static int on_chain(struct trace_state *t, struct gp_cursor *c)
 static int on_step(struct trace_state *t, struct gp_cursor *c)
 {
 	struct gp_agg *a = t->a;
-	uint64_t id = gp_get_varint(c), stack = gp_get_varint(c);
+	uint64_t id = get_chain(t, c), stack = gp_get_varint(c);
 	int64_t delta = gp_get_zvarint(c);
 	uint64_t flags = gp_get_varint(c);
 	gp_get_varint(c); /* time */
@@ -622,7 +631,7 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 
 static int on_chain_end(struct trace_state *t, struct gp_cursor *c)
 {
-	uint64_t id = gp_get_varint(c);
+	uint64_t id = get_chain(t, c);
 	if (c->bad)
 		return -1;
 	struct chain_ent *ch;

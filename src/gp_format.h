@@ -23,6 +23,8 @@
  *
  * Identifiers (module, stack, chain) are assigned by the writer, start at 1, and are only
  * meaningful within one trace file. A record only refers to ids defined by earlier records.
+ * "c" below is a chain id, written as a zigzag delta from the chain id of the previous
+ * CHAIN, STEP or CHAIN_END record (from 0 for the first).
  */
 #ifndef GP_FORMAT_H
 #define GP_FORMAT_H
@@ -50,15 +52,15 @@ enum gp_tag {
 	 * every frame is a return address (the call instruction is just before it). */
 	GP_TAG_STACK = 3,
 	/* A block had its first step: a chain begins.
-	 * v chain, v origin_stack (0 = unknown), v size (the block's size before the step),
+	 * c chain, v origin_stack (0 = unknown), v size (the block's size before the step),
 	 * v time, [v kind: GP_CHAIN_REALLOC (default when absent) or GP_CHAIN_RELOCATION] */
 	GP_TAG_CHAIN = 4,
-	/* v chain, v stack, z new_size - old_size, v flags (GP_STEP_*), v time, v thread,
+	/* c chain, v stack, z new_size - old_size, v flags (GP_STEP_*), v time, v thread,
 	 * [v copied: bytes seen copied from the old block, for a relocation step].
 	 * The old size is the chain's current size: its CHAIN record's size, then each step's
 	 * new size (steps of one chain are written in the order they happened). */
 	GP_TAG_STEP = 5,
-	/* v chain: the chain's block was freed (free or realloc(p, 0)). */
+	/* c chain: the chain's block was freed (free or realloc(p, 0)). */
 	GP_TAG_CHAIN_END = 6,
 	/* Counters kept in the process, cumulative since its trace began:
 	 * v allocs, v frees, v failed, v steps, v chains.

@@ -166,12 +166,19 @@ void tb_stack(struct tb *b, uint64_t id, unsigned n, const uint64_t *addrs)
 	rec_end(b, &x, GP_TAG_STACK);
 }
 
+/* Chain ids go as zigzag deltas from the previous chain id written (gp_format.h). */
+static void put_chain(struct tb *b, struct gp_rec *r, uint64_t chain)
+{
+	gp_rec_z(r, (int64_t)(chain - b->last_chain));
+	b->last_chain = chain;
+}
+
 static void chain_rec(struct tb *b, uint64_t id, uint64_t origin_stack, uint64_t size,
                       int with_kind, uint64_t kind)
 {
 	struct rec x;
 	rec_begin(&x, 5 * GP_VARINT_MAX);
-	gp_rec_u(&x.r, id);
+	put_chain(b, &x.r, id);
 	gp_rec_u(&x.r, origin_stack);
 	gp_rec_u(&x.r, size);
 	gp_rec_u(&x.r, b->time++);
@@ -196,7 +203,7 @@ static void step_rec(struct tb *b, uint64_t id, uint64_t stack, uint64_t old_siz
 {
 	struct rec x;
 	rec_begin(&x, 8 * GP_VARINT_MAX);
-	gp_rec_u(&x.r, id);
+	put_chain(b, &x.r, id);
 	gp_rec_u(&x.r, stack);
 	gp_rec_z(&x.r, (int64_t)(new_size - old_size)); /* the old size is the chain's current */
 	gp_rec_u(&x.r, flags);
@@ -223,7 +230,7 @@ void tb_chain_end(struct tb *b, uint64_t chain)
 {
 	struct rec x;
 	rec_begin(&x, GP_VARINT_MAX);
-	gp_rec_u(&x.r, chain);
+	put_chain(b, &x.r, chain);
 	rec_end(b, &x, GP_TAG_CHAIN_END);
 }
 

@@ -24,6 +24,7 @@ struct tb {
 	unsigned *tags;   /* tag of each item (0 for the header) */
 	size_t nitems, capitems;
 	uint64_t time;    /* next timestamp */
+	uint64_t last_chain; /* chain ids are written as deltas from the previous one */
 };
 
 void tb_init(struct tb *b);

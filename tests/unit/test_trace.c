@@ -1476,7 +1476,7 @@ static void test_errors(void)
 		tb_chain(&b, 1, 0, 10);
 		tb_step(&b, 1, 0, 10, 20, GP_STEP_MOVED);
 		tb_record_short(&b, 77, "", 0);
-		tb_record_short(&b, GP_TAG_CHAIN_END, "\x01", 1);
+		tb_record_short(&b, GP_TAG_CHAIN_END, "\x00", 1); /* delta 0: chain 1 again */
 		tb_compress(&b, TB_PER_ITEM, &z);
 		CHECK_I(load_mem(&a, &r, z.data, z.len), 0, "(%s)", a.err);
 		CHECK_I(a.traces[0].complete, 0);
@@ -1499,8 +1499,9 @@ static void test_errors(void)
 	tb_record(&b, 255, "anything at all", 15);
 	tb_record_short(&b, 100, "short header", 12);
 	tb_chain(&b, 1, 0, 10);
-	/* chain 1, stack 0, +10 (zigzag 20), moved, time 0, thread 0, with a padded header */
-	tb_record_padded(&b, GP_TAG_STEP, "\x01\x00\x14\x01\x00\x00", 6);
+	/* chain 1 (delta 0 from the CHAIN), stack 0, +10 (zigzag 20), moved, time 0, thread 0,
+	 * with a padded header */
+	tb_record_padded(&b, GP_TAG_STEP, "\x00\x00\x14\x01\x00\x00", 6);
 	tb_record_padded(&b, 128, "", 0);
 	tb_end(&b, 0);
 	tb_compress(&b, TB_PER_ITEM, &z);
