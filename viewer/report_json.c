@@ -1,26 +1,9 @@
 /* report_json.c - the JSON report of ../shared/SPEC.md. */
+#include "gate.h"
 #include "view.h"
 
 #include <math.h>
 #include <stdlib.h>
-
-static void str(FILE *out, const char *s)
-{
-	if (!s) {
-		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
-}
 
 static void num(FILE *out, double x)
 {
@@ -32,16 +15,16 @@ static void num(FILE *out, double x)
 static void frame_fields(FILE *out, const struct gp_vframe *f)
 {
 	fputs("\"function\": ", out);
-	str(out, f->function);
+	gp_gate_json_str(out, f->function);
 	fputs(", \"file\": ", out);
-	str(out, f->file);
+	gp_gate_json_str(out, f->file);
 	fputs(", \"line\": ", out);
 	if (f->file && f->line > 0)
 		fprintf(out, "%d", f->line);
 	else
 		fputs("null", out);
 	fputs(", \"module\": ", out);
-	str(out, f->module);
+	gp_gate_json_str(out, f->module);
 }
 
 static void totals(FILE *out, const struct gp_totals *t)
@@ -88,11 +71,11 @@ static void rows(FILE *out, struct gp_view *v, int origins, enum gp_sort key, si
 		else
 			fputs("null", out);
 		fputs(", \"kind\": ", out);
-		str(out, r[i].kind == GP_KIND_RELOCATION ? "relocation" : "realloc");
+		gp_gate_json_str(out, r[i].kind == GP_KIND_RELOCATION ? "relocation" : "realloc");
 		fputs(", \"pattern\": ", out);
-		str(out, gp_pattern_name(r[i].pattern));
+		gp_gate_json_str(out, gp_pattern_name(r[i].pattern));
 		fputs(", \"advice\": ", out);
-		str(out, r[i].advice);
+		gp_gate_json_str(out, r[i].advice);
 		fputc('}', out);
 	}
 	fputs(n ? "\n]" : "]", out);
@@ -107,12 +90,12 @@ void gp_report_json(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	for (size_t i = 0; i < a->ntraces; i++) {
 		const struct gp_trace_info *ti = &a->traces[i];
 		fputs(i ? ", {\"file\": " : "{\"file\": ", out);
-		str(out, ti->file);
+		gp_gate_json_str(out, ti->file);
 		fprintf(out, ", \"pid\": %llu, \"ppid\": %llu, \"exe\": ", (unsigned long long)ti->pid,
 		        (unsigned long long)ti->ppid);
-		str(out, ti->exe);
+		gp_gate_json_str(out, ti->exe);
 		fputs(", \"cmdline\": ", out);
-		str(out, ti->cmdline);
+		gp_gate_json_str(out, ti->cmdline);
 		fprintf(out, ", \"complete\": %s, \"cut_short\": %s}", ti->complete ? "true" : "false",
 		        ti->cut_short ? "true" : "false");
 	}

@@ -1,16 +1,9 @@
 /* report_text.c - the hotspot table for a terminal (80 columns). */
+#include "gate.h"
 #include "view.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static const char *base(const char *path)
-{
-	if (!path)
-		return NULL;
-	const char *b = strrchr(path, '/');
-	return b ? b + 1 : path;
-}
 
 /* Print `text` wrapped at 78 columns, each line indented by `indent` spaces. */
 static void wrap(FILE *out, const char *lead, const char *text, int indent)
@@ -37,9 +30,9 @@ static void where(FILE *out, const struct gp_vframe *f)
 {
 	fprintf(out, "%s", f->function ? f->function : "??");
 	if (f->file)
-		fprintf(out, " (%s:%d)", base(f->file), f->line);
+		fprintf(out, " (%s:%d)", gp_gate_base(f->file), f->line);
 	else if (f->module)
-		fprintf(out, " (%s+0x%llx)", base(f->module), (unsigned long long)f->addr);
+		fprintf(out, " (%s+0x%llx)", gp_gate_base(f->module), (unsigned long long)f->addr);
 	fputc('\n', out);
 }
 
@@ -86,7 +79,7 @@ void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	char n1[32], n2[32], n3[32], n4[32];
 	fprintf(out, "growprof report: %zu trace%s", a->ntraces, a->ntraces == 1 ? "" : "s");
 	for (size_t i = 0; i < a->ntraces && i < 4; i++)
-		fprintf(out, "%s %s[%llu]", i ? "," : ":", base(a->traces[i].exe) ? base(a->traces[i].exe) : "?",
+		fprintf(out, "%s %s[%llu]", i ? "," : ":", gp_gate_base(a->traces[i].exe) ? gp_gate_base(a->traces[i].exe) : "?",
 		        (unsigned long long)a->traces[i].pid);
 	if (a->ntraces > 4)
 		fprintf(out, ", ...");
