@@ -175,8 +175,8 @@ const char *gp_gate_label(char *buf, size_t cap, const struct gp_vframe *f)
 static uint64_t sum_peaks(const struct gp_view *v)
 {
 	uint64_t peaks = 0;
-	for (uint32_t i = 0; i < v->agg.nsites; i++)
-		peaks += v->agg.origins[i].peak_bytes;
+	for (uint32_t i = 0; i < v->agg.nsites; i++) /* realloc and relocation chains */
+		peaks += v->agg.origins[i].peak_bytes + v->agg.rorigins[i].peak_bytes;
 	return peaks;
 }
 
@@ -772,7 +772,8 @@ struct check {
 	int per_site, github, fail_unused;
 	const char *supp_path, *junit_path;
 	struct supp supp;
-	struct gp_row *rows;        /* the sites with steps, by bytes copied */
+	struct gp_row *rows;        /* the sites with steps (realloc and relocation), by bytes copied */
+	struct gp_totals all;       /* the run: realloc and relocation chains together */
 	size_t nrows;
 	const struct entry **decided; /* per row: the first entry that matches it, or NULL */
 	struct item *items;
@@ -844,7 +845,7 @@ static void check_evaluate(struct check *c)
 		 * exactly by site; peaks belong to chains, and a chain may step at several sites,
 		 * so the peaks left are at least those of the largest site still checked.
 		 */
-		const struct gp_totals *t = &c->v.agg.totals;
+		const struct gp_totals *t = &c->all;
 		uint64_t peaks = sum_peaks(&c->v), ex_copied = 0, ex_moves = 0, ex_steps = 0,
 		         ex_peaks = 0, rest_peak = 0;
 		for (size_t i = 0; i < c->nrows; i++) {
@@ -905,7 +906,7 @@ static void check_evaluate(struct check *c)
 	int by_moves = !(c->lim.has_amp && run->amp > c->lim.amp) &&
 	               !(c->lim.has_copied && run->copied > c->lim.copied);
 	size_t nr;
-	struct gp_row *r = gp_view_rows(&c->v, 0, by_moves ? GP_SORT_MOVES : GP_SORT_COPIED, &nr);
+	struct gp_row *r = gp_view_rows_all(&c->v, 0, by_moves ? GP_SORT_MOVES : GP_SORT_COPIED, &nr);
 	for (size_t k = 0; r && k < nr && c->ncontrib < MAX_CONTRIBUTORS; k++) {
 		int excluded = 0;
 		for (size_t j = 0; j < c->nrows; j++)
@@ -1158,9 +1159,9 @@ static void check_print_summary(struct check *c, FILE *out, int fail)
 	fprintf(out, "growprof check: %s: %s %s the limits (totals: copied %s, %s moves, "
 	        "amplification %.2fx", fail ? "FAILED" : "passed", what,
 	        c->failed ? "over" : "within",
-	        gp_fmt_bytes(a, sizeof a, (double)c->v.agg.totals.bytes_copied),
-	        gp_fmt_count(b, sizeof b, c->v.agg.totals.moves),
-	        gp_view_amplification(&c->v, GP_KIND_REALLOC));
+	        gp_fmt_bytes(a, sizeof a, (double)c->all.bytes_copied),
+	        gp_fmt_count(b, sizeof b, c->all.moves),
+	        gp_view_amplification(&c->v, GP_KIND_ALL));
 	if (c->nallowed)
 		fprintf(out, "; %zu site%s allowed", c->nallowed, c->nallowed == 1 ? "" : "s");
 	if (c->unused)
@@ -1284,7 +1285,8 @@ int gp_cmd_check(int argc, char **argv)
 		goto out;
 	gp_gate_warn_cut_short(&c.v, "check");
 
-	c.rows = gp_view_rows(&c.v, 0, GP_SORT_COPIED, &c.nrows);
+	c.rows = gp_view_rows_all(&c.v, 0, GP_SORT_COPIED, &c.nrows);
+	gp_view_totals_all(&c.v, &c.all);
 	c.decided = calloc(c.nrows ? c.nrows : 1, sizeof *c.decided);
 	c.items = calloc(c.nrows + 1, sizeof *c.items);
 	if (!c.rows || !c.decided || !c.items) {

@@ -68,6 +68,7 @@ struct side {
 	size_t n;
 	struct dsite *by_key, *by_key2;
 	double amp;                    /* the run's amplification */
+	struct gp_totals all;          /* the run: realloc and relocation chains together */
 };
 
 /* One line of the comparison: base and/or new. */
@@ -101,7 +102,7 @@ static char *site_key(const struct gp_vframe *w, int second)
 static int side_build(struct side *s)
 {
 	size_t nrows;
-	struct gp_row *rows = gp_view_rows(&s->v, 0, GP_SORT_COPIED, &nrows);
+	struct gp_row *rows = gp_view_rows_all(&s->v, 0, GP_SORT_COPIED, &nrows);
 	if (!rows)
 		return -1;
 	s->sites = calloc(nrows ? nrows : 1, sizeof *s->sites);
@@ -139,7 +140,8 @@ static int side_build(struct side *s)
 		d->peaks += st->peak_bytes;
 	}
 	free(rows);
-	s->amp = gp_view_amplification(&s->v, GP_KIND_REALLOC);
+	s->amp = gp_view_amplification(&s->v, GP_KIND_ALL);
+	gp_view_totals_all(&s->v, &s->all);
 	return 0;
 oom:
 	free(rows);
@@ -297,7 +299,7 @@ static size_t print_regressions(FILE *out, const struct opts *o, const struct si
 {
 	char a1[32], a2[32], a3[32], label[1024];
 	size_t bad = 0;
-	const struct gp_totals *tb = &b->v.agg.totals, *tn = &n->v.agg.totals;
+	const struct gp_totals *tb = &b->all, *tn = &n->all;
 	if (regressed(o, tb->bytes_copied, tn->bytes_copied)) {
 		bad++;
 		fprintf(out, "growprof diff: FAILED: total bytes copied grew by %s (%s -> %s), more "
@@ -331,7 +333,7 @@ static size_t print_regressions(FILE *out, const struct opts *o, const struct si
 static void print_text(FILE *out, const struct opts *o, const struct side *b,
                        const struct side *n, const struct pair *p, size_t np)
 {
-	const struct gp_totals *tb = &b->v.agg.totals, *tn = &n->v.agg.totals;
+	const struct gp_totals *tb = &b->all, *tn = &n->all;
 	char a1[32], a2[32], a3[32], a4[32], label[1024];
 	fputs("growprof diff: base ", out);
 	traces_text(out, b);
@@ -400,7 +402,7 @@ static void print_text(FILE *out, const struct opts *o, const struct side *b,
 
 static void json_side(FILE *out, const char *name, const struct side *s)
 {
-	const struct gp_totals *t = &s->v.agg.totals;
+	const struct gp_totals *t = &s->all;
 	fprintf(out, "\"%s\": {\"traces\": [", name);
 	for (size_t i = 0; i < s->v.agg.ntraces; i++) {
 		if (i)
@@ -436,7 +438,7 @@ static void json_dsite(FILE *out, const struct dsite *s)
 static void print_json(FILE *out, const struct opts *o, const struct side *b,
                        const struct side *n, const struct pair *p, size_t np, size_t nbad)
 {
-	const struct gp_totals *tb = &b->v.agg.totals, *tn = &n->v.agg.totals;
+	const struct gp_totals *tb = &b->all, *tn = &n->all;
 	fputs("{\"growprof_diff\": 1,\n", out);
 	json_side(out, "base", b);
 	fputs(",\n", out);
@@ -614,7 +616,7 @@ int gp_cmd_diff(int argc, char **argv)
 		print_json(stdout, &o, &b, &n, p, np, nbad);
 	} else {
 		print_text(stdout, &o, &b, &n, p, np);
-		const struct gp_totals *tb = &b.v.agg.totals, *tn = &n.v.agg.totals;
+		const struct gp_totals *tb = &b.all, *tn = &n.all;
 		char a1[32];
 		nbad = print_regressions(stdout, &o, &b, &n, p, np);
 		const char *total = tb->bytes_copied == tn->bytes_copied ? "unchanged" :

@@ -1,5 +1,5 @@
 /*
- * gate.h - helpers shared by the CI gate commands, check.c and diff.c.
+ * gate.h - helpers shared by the CI gate commands (check.c, diff.c) and the reports.
  *
  * They are defined in check.c (so that the viewer's meson.build needs no new file); they
  * never print errors and never exit.

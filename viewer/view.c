@@ -569,10 +569,29 @@ struct gp_row *gp_view_rows_all(struct gp_view *v, int origins, enum gp_sort key
 
 double gp_view_amplification(const struct gp_view *v, int kind)
 {
-	const struct gp_stats *o = kind == GP_KIND_RELOCATION ? v->agg.rorigins : v->agg.origins;
-	const struct gp_totals *t = kind == GP_KIND_RELOCATION ? &v->agg.reloc_totals : &v->agg.totals;
-	uint64_t peaks = 0;
-	for (uint32_t i = 0; i < v->agg.nsites; i++)
-		peaks += o[i].peak_bytes;
-	return peaks ? (double)t->bytes_copied / (double)peaks : 0;
+	uint64_t peaks = 0, copied = 0;
+	for (int k = 0; k < 2; k++) {
+		if (kind != GP_KIND_ALL && kind != k)
+			continue;
+		const struct gp_stats *o = k == GP_KIND_RELOCATION ? v->agg.rorigins : v->agg.origins;
+		for (uint32_t i = 0; i < v->agg.nsites; i++)
+			peaks += o[i].peak_bytes;
+		copied += (k == GP_KIND_RELOCATION ? &v->agg.reloc_totals : &v->agg.totals)->bytes_copied;
+	}
+	return peaks ? (double)copied / (double)peaks : 0;
+}
+
+void gp_view_totals_all(const struct gp_view *v, struct gp_totals *out)
+{
+	const struct gp_totals *a = &v->agg.totals, *r = &v->agg.reloc_totals;
+	*out = *a;
+	out->steps += r->steps;
+	out->grows += r->grows;
+	out->shrinks += r->shrinks;
+	out->moves += r->moves;
+	out->remaps += r->remaps;
+	out->bytes_copied += r->bytes_copied;
+	out->chains += r->chains;
+	if (r->max_chain_steps > out->max_chain_steps)
+		out->max_chain_steps = r->max_chain_steps;
 }

@@ -71,8 +71,13 @@ int gp_sort_parse(const char *s, enum gp_sort *out);
 struct gp_row *gp_view_rows(struct gp_view *v, int origins, enum gp_sort key, size_t *n);
 /* The same with relocation chains' rows too (row->kind tells them apart), sorted together. */
 struct gp_row *gp_view_rows_all(struct gp_view *v, int origins, enum gp_sort key, size_t *n);
-/* Run amplification: bytes copied / sum of the chains' peaks, of one kind. */
+/* Run amplification: bytes copied / sum of the chains' peaks, of one kind or of both
+ * (GP_KIND_ALL). */
+#define GP_KIND_ALL 2
 double gp_view_amplification(const struct gp_view *v, int kind);
+/* The run's totals of realloc and relocation chains together (allocs, frees and failed are
+ * the realloc totals'). What check and diff gate on. */
+void gp_view_totals_all(const struct gp_view *v, struct gp_totals *out);
 
 /* Human numbers: "1,234,567", "12.3 MiB" (into buf, returned). */
 const char *gp_fmt_count(char *buf, size_t cap, uint64_t v);
