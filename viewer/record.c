@@ -165,8 +165,23 @@ int gp_cmd_record(int argc, char **argv)
 	setenv("LD_PRELOAD", preload, 1);
 	setenv("GROWPROF_OUTPUT", pattern, 1);
 
-	struct timespec start;
-	clock_gettime(CLOCK_REALTIME, &start);
+	/* The traces already there are not this run's. */
+	char **before = NULL;
+	size_t nbefore = 0;
+	DIR *d0 = opendir(dir);
+	if (d0) {
+		struct dirent *e;
+		while ((e = readdir(d0))) {
+			char **b = realloc(before, (nbefore + 1) * sizeof *b);
+			if (!b)
+				break;
+			before = b;
+			if (!(before[nbefore] = strdup(e->d_name)))
+				break;
+			nbefore++;
+		}
+		closedir(d0);
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "growprof record: fork: %s\n", strerror(errno));
@@ -198,12 +213,18 @@ int gp_cmd_record(int argc, char **argv)
 				continue;
 			if (stat(p, &st) || !S_ISREG(st.st_mode))
 				continue;
-			if (st.st_mtim.tv_sec < start.tv_sec)
+			int seen = 0;
+			for (size_t k = 0; k < nbefore && !seen; k++)
+				seen = strcmp(before[k], e->d_name) == 0;
+			if (seen)
 				continue;
 			fprintf(stderr, "%s %s\n", found++ ? "                " : "growprof: trace", p);
 		}
 		closedir(d);
 	}
+	for (size_t k = 0; k < nbefore; k++)
+		free(before[k]);
+	free(before);
 	if (!found)
 		fprintf(stderr, "growprof: no trace was written (see the messages above)\n");
 	if (WIFSIGNALED(status))
