@@ -23,7 +23,7 @@ struct gp_block {
 	uint32_t kind;
 	uint32_t origin; /* chains: the stack id of their origin (0 = unknown), kept so a chain
 	                  * that changes kind (realloc <-> relocation) keeps it */
-	uint32_t pad;
+	uint32_t gen;    /* chains: the trace generation they began in (older: before fork) */
 };
 
 /* Record a new block (replacing a stale entry for the same address). @return 0, -1 no memory. */

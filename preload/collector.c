@@ -44,8 +44,21 @@ static struct gp_writer writer;
 static char out_pattern[1024] = "growprof.%e.%p.zst";
 static char out_path[1200];
 static uint64_t t0;
-static uint32_t next_chain = 1, first_chain; /* chain ids; those below first_chain belong to
-                                              * an earlier trace of this process (fork) */
+/*
+ * Chain ids are recycled slots: a chain's id is free again once its CHAIN_END is written, so
+ * the ids of live chains stay small enough to sit in a block's shadow entry next to its
+ * slack (no table lookup for a step). Ids past the slots (more than 8M live chains) are
+ * never reused and kept in the block table. A chain belongs to this trace if it began in
+ * this trace generation (a fork child inherits its parent's blocks, not its chains).
+ */
+#define SLOT_IDS GP_SH_SLOT_MASK
+struct slot_info {
+	uint32_t origin, gen;
+};
+static struct slot_info *slots;
+static uint32_t *free_ids;
+static uint32_t nfree, capfree;
+static uint32_t next_id = 1, overflow_id = SLOT_IDS + 1;
 static uint32_t next_tnum;
 static uint32_t last_chain; /* chain ids are written as deltas from the previous one */
 
@@ -495,7 +508,6 @@ static void new_trace_locked(void)
 		__atomic_store_n(&threads[i]->allocs, 0, __ATOMIC_RELAXED),
 		__atomic_store_n(&threads[i]->frees, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&threads_mu);
-	first_chain = next_chain;
 	gp_gen++;
 	gp_stacks_new_trace();
 	gp_modules_new_trace();
@@ -595,10 +607,10 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 	uint32_t cs = gp_callsite(ra, &hot);
 	uint32_t *sh = gp_shadow_slot((uint64_t)p);
 	uint64_t slack = gp_usable(p) - size;
-	if (!hot && sh && slack <= GP_SH_SLACK_MASK) {
+	if (!hot && sh && slack <= GP_SH_SLACK_MAX) {
 		/* The common case: four bytes in the shadow, no lock, no hashing. */
 		uint32_t csf = cs == GP_CALLSITE_NONE ? 0 : cs + 1;
-		*sh = GP_SH_KNOWN | csf << GP_SH_CS_SHIFT | (uint32_t)slack;
+		*sh = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | csf;
 		return;
 	}
 	struct gp_block b = { .ptr = (uint64_t)p, .size = size, .ref = ORIGIN_CALLSITE | cs,
@@ -617,23 +629,91 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 	*sh = GP_SH_SIDE;
 }
 
-static void end_chain_locked(uint32_t chain)
+/*
+ * What we know of block `p` whose shadow entry is `e`: from the entry itself, or from the
+ * block table (taken out of it if `take`). @return 1 if the block is known.
+ */
+static int block_read(uint64_t p, uint32_t e, int take, struct gp_block *b)
 {
-	if (chain < first_chain)
-		return; /* began in the parent's trace (before fork): not in ours */
+	*b = (struct gp_block){ .ptr = p };
+	if (e & GP_SH_SIDE)
+		return take ? gp_blocks_take(p, b) : gp_blocks_get(p, b);
+	if (!(e & GP_SH_KNOWN))
+		return 0;
+	b->size = gp_usable((const void *)p) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
+	if (e & GP_SH_CHAIN) {
+		uint32_t slot = e & GP_SH_SLOT_MASK;
+		b->ref = slot + 1;
+		b->kind = e & GP_SH_RELOC ? GP_BLOCK_RCHAIN : GP_BLOCK_CHAIN;
+		b->origin = slots[slot].origin;
+		b->gen = slots[slot].gen;
+	} else {
+		uint32_t csf = e & GP_SH_PAYLOAD;
+		b->ref = ORIGIN_CALLSITE | (csf ? csf - 1 : GP_CALLSITE_NONE);
+		b->kind = GP_BLOCK_ORIGIN;
+	}
+	return 1;
+}
+
+/* A new chain id (trace lock held), with its origin noted. */
+static uint32_t new_chain_id_locked(uint32_t origin)
+{
+	uint32_t id;
+	if (nfree)
+		id = free_ids[--nfree];
+	else if (next_id <= SLOT_IDS && (slots || (slots = gp_imap((size_t)SLOT_IDS * sizeof *slots))))
+		id = next_id++;
+	else
+		return overflow_id++;
+	slots[id - 1] = (struct slot_info){ origin, gp_gen };
+	return id;
+}
+
+/* The chain's CHAIN_END was written: its id may serve again (trace lock held). */
+static void release_chain_id_locked(uint32_t id)
+{
+	if (id > SLOT_IDS)
+		return;
+	if (nfree == capfree) {
+		uint32_t cap = capfree ? capfree * 2 : 4096;
+		uint32_t *f = gp_ialloc(cap * sizeof *f);
+		if (!f)
+			return; /* the id is simply not reused */
+		if (free_ids)
+			memcpy(f, free_ids, nfree * sizeof *f);
+		gp_ifree(free_ids);
+		free_ids = f;
+		capfree = cap;
+	}
+	free_ids[nfree++] = id;
+}
+
+/* Is chain `b` (a chain block) one of this trace's? */
+static inline int chain_ours(const struct gp_block *b)
+{
+	return b->gen == gp_gen;
+}
+
+static void end_chain_locked(const struct gp_block *b)
+{
+	if (!chain_ours(b)) { /* began in the parent's trace (before fork): not in ours */
+		release_chain_id_locked(b->ref);
+		return;
+	}
 	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + GP_VARINT_MAX);
 	if (p) {
 		struct gp_rec r;
 		gp_rec_begin(&r, p);
-		put_chain(&r, chain);
+		put_chain(&r, b->ref);
 		gp_trace_commit(gp_rec_end(&r, GP_TAG_CHAIN_END));
 	}
+	release_chain_id_locked(b->ref);
 }
 
-static void end_chain(uint32_t chain)
+static void end_chain(const struct gp_block *b)
 {
 	gp_trace_lock();
-	end_chain_locked(chain);
+	end_chain_locked(b);
 	gp_trace_unlock();
 }
 
@@ -658,8 +738,8 @@ static uint32_t origin_of_locked(const struct gp_block *b)
  * stack id in *origin_out. */
 static uint32_t begin_chain_locked(const struct gp_block *b, unsigned kind, uint32_t *origin_out)
 {
-	uint32_t chain = next_chain++;
 	uint32_t origin = origin_of_locked(b);
+	uint32_t chain = new_chain_id_locked(origin);
 	*origin_out = origin;
 	uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 5 * GP_VARINT_MAX);
 	if (rp) {
@@ -698,11 +778,27 @@ static void put_step_locked(uint32_t chain, uint32_t sid, uint64_t old, uint64_t
 		flush_locked(0);
 }
 
-/* Make `q` (size n) a block of chain `chain` of `kind`, begun at stack `origin`. */
-static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind, uint32_t origin)
+/*
+ * Make `q` (size n) a block of chain `chain` of `kind`, begun at stack `origin`: in its
+ * shadow entry when slack and id fit, else in the block table. `side` tells whether q has
+ * a block table entry now (to drop it or replace it).
+ */
+static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind, uint32_t origin,
+                        int side)
 {
-	struct gp_block nb = { .ptr = q, .size = n, .ref = chain, .kind = kind, .origin = origin };
 	uint32_t *sh = gp_shadow_slot(q);
+	uint64_t slack = gp_usable((const void *)q) - n;
+	if (sh && slack <= GP_SH_SLACK_MAX && chain <= SLOT_IDS) {
+		if (side) {
+			struct gp_block stale;
+			gp_blocks_take(q, &stale);
+		}
+		*sh = GP_SH_KNOWN | GP_SH_CHAIN | (uint32_t)slack << GP_SH_SLACK_SHIFT |
+		      (kind == GP_BLOCK_RCHAIN ? GP_SH_RELOC : 0) | (chain - 1);
+		return;
+	}
+	struct gp_block nb = { .ptr = q, .size = n, .ref = chain, .kind = kind, .origin = origin,
+	                       .gen = gp_gen };
 	if (!sh || gp_blocks_put(&nb)) {
 		gp_fail("out of memory for the block table", ENOMEM);
 		return;
@@ -781,24 +877,20 @@ static uint64_t common_prefix(const uint8_t *q, const uint8_t *old, uint64_t n, 
 }
 
 /*
- * The thread frees `old` after allocating a larger block `q`. It is a relocation step
- * old -> q when the thread copied data from `old` into `q` (seen through memcpy & co., and
- * still there), or, for copies the compiler inlined, when this is the thread's first free
- * since allocating `q` and `q` starts with most of `old`'s (non-uniform) bytes.
- * @return nonzero if it was one (chains handled).
+ * The thread frees `old` (known as *b) after allocating a larger block `q`. It is a
+ * relocation step old -> q when the thread copied data from `old` into `q` (seen through
+ * memcpy & co., and still there), or, for copies the compiler inlined, when this is the
+ * thread's first free since allocating `q` and `q` starts with most of `old`'s (non-uniform)
+ * bytes. @return nonzero if it was one (chains handled).
  */
-static int relocation(uint64_t old, uint32_t e, const struct gp_block *b, uint64_t ra,
-                      uint64_t cfa)
+static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint64_t cfa)
 {
 	struct gp_tls *t = &gp_tls;
-	uint64_t q = t->rq, qsize = t->rqsize, oldsize = 0, copied = 0;
-	if (b)
-		oldsize = b->size;
-	else if (e & GP_SH_KNOWN)
-		oldsize = gp_usable((const void *)old) - (e & GP_SH_SLACK_MASK);
+	uint64_t q = t->rq, qsize = t->rqsize, oldsize = b->size, copied = 0;
 	if (!oldsize || qsize <= oldsize || q == old)
 		return 0;
-	if (!gp_shadow_get(q)) { /* q was freed (by another thread: ours clears t->rq) */
+	uint32_t qe = gp_shadow_get(q);
+	if (!qe) { /* q was freed (by another thread: ours clears t->rq) */
 		t->rq = 0;
 		t->nrecs = 0;
 		return 0;
@@ -824,31 +916,21 @@ static int relocation(uint64_t old, uint32_t e, const struct gp_block *b, uint64
 	t->rq = 0;
 	struct gp_stack_ref sr;
 	gp_stack_get(ra, cfa, gp_depth, &sr);
-	struct gp_block from = b ? *b : (struct gp_block){ .ptr = old, .kind = GP_BLOCK_ORIGIN };
-	from.size = oldsize;
-	if (!b) {
-		uint32_t csf = (e >> GP_SH_CS_SHIFT) & GP_SH_CS_MASK;
-		from.ref = ORIGIN_CALLSITE | (csf ? csf - 1 : GP_CALLSITE_NONE);
-	}
 	gp_trace_lock();
 	uint32_t chain, origin;
-	if (from.kind == GP_BLOCK_RCHAIN && from.ref >= first_chain) {
-		chain = from.ref;
-		origin = from.origin;
+	if (b->kind == GP_BLOCK_RCHAIN && chain_ours(b)) {
+		chain = b->ref;
+		origin = b->origin;
 	} else {
-		if (from.kind == GP_BLOCK_CHAIN) /* its realloc chain ends with this free */
-			end_chain_locked(from.ref);
-		chain = begin_chain_locked(&from, GP_CHAIN_RELOCATION, &origin);
+		if (b->kind != GP_BLOCK_ORIGIN) /* a realloc chain (or a parent's) ends here */
+			end_chain_locked(b);
+		chain = begin_chain_locked(b, GP_CHAIN_RELOCATION, &origin);
 	}
 	uint32_t sid = gp_stack_ref_id_locked(&sr);
 	put_step_locked(chain, sid, oldsize, qsize, GP_STEP_MOVED, &copied);
 	gp_trace_unlock();
-
-	/* The new block carries the chain on; drop whatever it had as a plain block. */
-	struct gp_block stale;
-	if (gp_shadow_get(q) & GP_SH_SIDE)
-		gp_blocks_take(q, &stale);
-	chain_block(q, qsize, chain, GP_BLOCK_RCHAIN, origin);
+	/* The new block carries the chain on, instead of whatever it had as a plain block. */
+	chain_block(q, qsize, chain, GP_BLOCK_RCHAIN, origin, !!(qe & GP_SH_SIDE));
 	return 1;
 }
 
@@ -858,17 +940,17 @@ void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 	uint32_t *sh = gp_shadow_find(old);
 	uint32_t e = sh ? *sh : 0;
 	struct gp_block b;
-	int have = (e & GP_SH_SIDE) && gp_blocks_take(old, &b);
+	int have = block_read(old, e, 1, &b);
 	struct gp_tls *t = &gp_tls;
 	if (old == t->rq) /* the watched block itself goes away */
 		t->rq = 0, t->nrecs = 0;
-	int reloc = t->rq && (t->nrecs || t->frees_since == 0) && gp_state == GP_STATE_ON &&
-	            relocation(old, e, have ? &b : NULL, ra, cfa);
+	int reloc = have && t->rq && (t->nrecs || t->frees_since == 0) &&
+	            gp_state == GP_STATE_ON && relocation(old, &b, ra, cfa);
 	t->frees_since++;
 	if (e) /* the block is gone: a relocation watching it from another thread sees that */
 		*sh = 0;
 	if (!reloc && have && b.kind != GP_BLOCK_ORIGIN)
-		end_chain(b.ref);
+		end_chain(&b);
 }
 
 void gp_realloc_begin(void *p, struct gp_realloc *r)
@@ -876,23 +958,11 @@ void gp_realloc_begin(void *p, struct gp_realloc *r)
 	uint32_t e = gp_shadow_get((uint64_t)p);
 	if ((uint64_t)p == gp_tls.rq) /* the watched block is resized: no longer a fresh block */
 		gp_tls.rq = 0, gp_tls.nrecs = 0;
-	r->b = (struct gp_block){ 0 };
-	r->known = 0;
-	r->in_shadow = 0;
-	if (e & GP_SH_SIDE) {
-		/* Left in the table: an in-place step updates it with one operation. */
-		r->known = gp_blocks_get((uint64_t)p, &r->b);
-	} else if (e & GP_SH_KNOWN) {
-		uint32_t csf = (e >> GP_SH_CS_SHIFT) & GP_SH_CS_MASK;
-		r->b.ptr = (uint64_t)p;
-		r->b.size = gp_usable(p) - (e & GP_SH_SLACK_MASK);
-		r->b.ref = ORIGIN_CALLSITE | (csf ? csf - 1 : GP_CALLSITE_NONE);
-		r->b.kind = GP_BLOCK_ORIGIN;
-		r->in_shadow = 1;
-	}
-	if (!r->known && !r->in_shadow) {
+	/* A table entry is left in place: an in-place step replaces it with one operation. */
+	r->known = block_read((uint64_t)p, e, 0, &r->b);
+	r->side = !!(e & GP_SH_SIDE) && r->known;
+	if (!r->known) {
 		/* Not seen allocated (before we were loaded?): the best size we have. */
-		r->b.ptr = (uint64_t)p;
 		r->b.size = malloc_usable_size(p);
 		r->b.ref = ORIGIN_CALLSITE | GP_CALLSITE_NONE;
 		r->b.kind = GP_BLOCK_ORIGIN;
@@ -919,19 +989,22 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 
 	gp_trace_lock();
 	uint32_t chain, origin;
-	if (r->b.kind == GP_BLOCK_CHAIN && r->b.ref >= first_chain) {
+	if (r->b.kind == GP_BLOCK_CHAIN && chain_ours(&r->b)) {
 		chain = r->b.ref;
 		origin = r->b.origin;
 	} else {
-		if (r->b.kind == GP_BLOCK_RCHAIN) /* relocated before, now realloc'd */
-			end_chain_locked(r->b.ref);
+		if (r->b.kind != GP_BLOCK_ORIGIN) /* a relocation chain, or a parent's chain */
+			end_chain_locked(&r->b);
 		chain = begin_chain_locked(&r->b, GP_CHAIN_REALLOC, &origin);
 		add(&n_chains);
 	}
 	uint32_t sid = gp_stack_ref_id_locked(&sr);
 	put_step_locked(chain, sid, old, n, flags, NULL);
 	gp_trace_unlock();
-	if (q != p && r->known)
+	int side = r->side;
+	if (q != p && side) {
 		gp_blocks_drop(&r->b); /* p is free now: forget it unless it was handed out again */
-	chain_block((uint64_t)q, n, chain, GP_BLOCK_CHAIN, origin);
+		side = 0;
+	}
+	chain_block((uint64_t)q, n, chain, GP_BLOCK_CHAIN, origin, side);
 }

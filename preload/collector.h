@@ -45,7 +45,7 @@ void gp_on_free(void *p, uint64_t ra, uint64_t cfa);
 struct gp_realloc {
 	struct gp_block b;
 	int known;   /* p is in the block table (copied to b, left there) */
-	int in_shadow; /* p's size and call site came from the shadow */
+	int side;    /* ... in the block table rather than only in its shadow entry */
 	int mmapped; /* glibc's IS_MMAPPED bit was set before the call */
 };
 void gp_realloc_begin(void *p, struct gp_realloc *r);

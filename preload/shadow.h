@@ -8,8 +8,10 @@
  * 512 bytes of heap: neighbouring blocks share them, as they share the heap's.
  *
  * The size is kept as the slack between glibc's usable size (from the chunk header) and the
- * requested size; blocks whose details do not fit (chains, captured origin stacks, huge
- * slack) are marked SIDE and live in the block table (blocks.h) instead.
+ * requested size (at most 31 for heap chunks), beside the call site of a plain block or the
+ * id of a chain block (chain ids are recycled slots, see collector.c). Blocks whose details
+ * do not fit (captured origin stacks, mmapped chunks' larger slack, chain ids past the slots)
+ * are marked SIDE and live in the block table (blocks.h) instead.
  *
  * Entries are never cleared on free: the next allocation at that address overwrites them.
  */
@@ -18,11 +20,14 @@
 
 #include <stdint.h>
 
-#define GP_SH_SIDE       0x80000000u /* details in the block table */
-#define GP_SH_KNOWN      0x40000000u /* allocated through us */
-#define GP_SH_CS_SHIFT   16          /* bits 16..29: call site index + 1 (0 = none) */
-#define GP_SH_CS_MASK    0x3fffu
-#define GP_SH_SLACK_MASK 0xffffu     /* bits 0..15: usable size - requested size */
+#define GP_SH_SIDE        0x80000000u /* details in the block table */
+#define GP_SH_KNOWN       0x40000000u /* allocated through us */
+#define GP_SH_CHAIN       0x20000000u /* ... and in a chain: the payload is its slot */
+#define GP_SH_SLACK_SHIFT 24          /* bits 24..28: usable size - requested size */
+#define GP_SH_SLACK_MAX   31u
+#define GP_SH_PAYLOAD     0x00ffffffu /* plain block: call site index + 1 (0 = none) */
+#define GP_SH_RELOC       0x00800000u /* chain block: a relocation chain */
+#define GP_SH_SLOT_MASK   0x007fffffu /* chain block: chain id - 1 */
 
 /* @return a pointer to the entry of block `p`, or NULL if out of memory. */
 uint32_t *gp_shadow_slot(uint64_t p);
