@@ -1,6 +1,8 @@
 /* dlopen_main: loads libgrower.so (its path is argv[1]) with dlopen, finds grower_grow
  * with dlsym and calls it; grows a buffer of its own in main_grow.
- * With "--dlclose" as argv[2] it unloads the library before it exits.
+ * With "--dlclose" as argv[2] it unloads the library before it exits; with "--deepbind" it
+ * loads it with RTLD_DEEPBIND, which would let the library's own malloc & co. bind to libc's
+ * before the profiler's (the profiler drops the flag).
  *
  * grower_grow (in libgrower.so): 3 buffers grown by 1.5x from 16 bytes to >= 256 KiB:
  *             24 steps each (16, 24, 36, ... 266,269), 72 steps, 3 chains.
@@ -46,15 +48,16 @@ GP_SITE static uint64_t main_grow(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s PATH/libgrower.so [--dlclose]\n", argv[0]);
+        fprintf(stderr, "usage: %s PATH/libgrower.so [--dlclose|--deepbind]\n", argv[0]);
         return 2;
     }
     int do_close = argc > 2 && strcmp(argv[2], "--dlclose") == 0;
+    int deepbind = argc > 2 && strcmp(argv[2], "--deepbind") == 0;
     gp_init(&T);
     gp_declare(&T, "grower_grow");
     gp_declare(&T, "main_grow");
 
-    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL | (deepbind ? RTLD_DEEPBIND : 0));
     if (!lib) {
         fprintf(stderr, "dlopen_main: %s\n", dlerror());
         return 2;
