@@ -956,6 +956,7 @@ void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 void gp_realloc_begin(void *p, struct gp_realloc *r)
 {
 	uint32_t e = gp_shadow_get((uint64_t)p);
+	r->e = e;
 	if ((uint64_t)p == gp_tls.rq) /* the watched block is resized: no longer a fresh block */
 		gp_tls.rq = 0, gp_tls.nrecs = 0;
 	/* A table entry is left in place: an in-place step replaces it with one operation. */
@@ -1002,8 +1003,15 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 	put_step_locked(chain, sid, old, n, flags, NULL);
 	gp_trace_unlock();
 	int side = r->side;
-	if (q != p && side) {
-		gp_blocks_drop(&r->b); /* p is free now: forget it unless it was handed out again */
+	if (q != p) {
+		/* glibc freed p: forget it, unless it was handed out again meanwhile (then its
+		 * entries are the new block's). A stale chain entry left at p could later be
+		 * read for a block allocated there behind our back and end a live chain. */
+		uint32_t *sh = gp_shadow_find((uint64_t)p), e = r->e;
+		if (sh && e)
+			__atomic_compare_exchange_n(sh, &e, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+		if (side)
+			gp_blocks_drop(&r->b);
 		side = 0;
 	}
 	chain_block((uint64_t)q, n, chain, GP_BLOCK_CHAIN, origin, side);

@@ -46,6 +46,7 @@ struct gp_realloc {
 	struct gp_block b;
 	int known;   /* p is in the block table (copied to b, left there) */
 	int side;    /* ... in the block table rather than only in its shadow entry */
+	uint32_t e;  /* p's shadow entry at the start */
 	int mmapped; /* glibc's IS_MMAPPED bit was set before the call */
 };
 void gp_realloc_begin(void *p, struct gp_realloc *r);

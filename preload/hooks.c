@@ -247,18 +247,21 @@ EXPORT void *mempcpy(void *dst, const void *src, size_t n)
 	return (char *)slow_copy(dst, src, n) + n;
 }
 
-/* _FORTIFY_SOURCE builds call these instead. */
+/* _FORTIFY_SOURCE builds call these instead. An overflow ends the program as glibc's own
+ * check would ("*** buffer overflow detected ***", SIGABRT). */
+extern void __chk_fail(void) __attribute__((noreturn));
+
 EXPORT void *__memcpy_chk(void *dst, const void *src, size_t n, size_t dstlen)
 {
 	if (n > dstlen)
-		__builtin_trap(); /* as glibc's __chk_fail: the program overflows a buffer */
+		__chk_fail();
 	return memcpy(dst, src, n);
 }
 
 EXPORT void *__memmove_chk(void *dst, const void *src, size_t n, size_t dstlen)
 {
 	if (n > dstlen)
-		__builtin_trap();
+		__chk_fail();
 	return memmove(dst, src, n);
 }
 
