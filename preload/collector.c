@@ -167,7 +167,17 @@ void gp_trace_lock(void)
 		}
 }
 
-void gp_trace_unlock(void) { __atomic_store_n(&trace_mu, 0, __ATOMIC_RELEASE); }
+static uint8_t *pending_claim(size_t *len);
+static void pending_done(uint8_t *p, size_t len);
+
+void gp_trace_unlock(void)
+{
+	size_t len = 0;
+	uint8_t *full = pending_claim(&len);
+	__atomic_store_n(&trace_mu, 0, __ATOMIC_RELEASE);
+	if (full)
+		pending_done(full, len);
+}
 
 /* ---- allocation-free messages ---- */
 
@@ -317,14 +327,30 @@ static void put_counts(void)
 #define COUNTS_MAX (GP_REC_HEADER + 5 * GP_VARINT_MAX)
 
 /* Compress and write the buffer (trace lock held). `end` closes the zstd frame. */
-static void flush_locked(int end)
+/*
+ * Two raw buffers: when one is full it is handed over ("pending") and the thread that filled
+ * it compresses it right after releasing the trace lock, while others go on filling the
+ * other one. The writer lock keeps compressions one at a time and in order; it is taken
+ * after the trace lock, never before.
+ */
+static uint8_t *spare, *pending;
+static size_t pending_len;
+static volatile int writer_mu;
+
+static void writer_lock(void)
 {
-	if (gp_state != GP_STATE_ON || !buf)
+	while (__atomic_exchange_n(&writer_mu, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&writer_mu, __ATOMIC_RELAXED))
+			sched_yield(); /* a compression takes milliseconds */
+}
+
+static void writer_unlock(void) { __atomic_store_n(&writer_mu, 0, __ATOMIC_RELEASE); }
+
+/* Compress and write raw trace bytes (writer lock held). */
+static void write_out(const uint8_t *data, size_t len, int end)
+{
+	if (gp_state != GP_STATE_ON)
 		return;
-	if (!late_done && !end)
-		return; /* before our constructor we do not know GROWPROF_OUTPUT yet: keep it */
-	if (!end) /* the final counts precede the END record (gp_finish) */
-		put_counts();
 	if (!writer_ready) {
 		int rc = open_output();
 		if (rc) {
@@ -335,15 +361,62 @@ static void flush_locked(int end)
 			return;
 		}
 	}
-	int rc = gp_writer_put(&writer, buf, buf_len, end);
-	buf_len = 0;
-	last_flush = gp_now();
+	int rc = gp_writer_put(&writer, data, len, end);
 	if (rc) {
 		char what[1300];
 		size_t n = cat(what, 0, sizeof what, "cannot write trace ");
 		cat(what, n, sizeof what, out_path);
 		gp_fail(what, -rc);
 	}
+}
+
+/* Hand the buffer over for compression, or (end, or no spare buffer) write it out now. Trace
+ * lock held. `end` closes the zstd frame. */
+static void flush_locked(int end)
+{
+	if (gp_state != GP_STATE_ON || !buf)
+		return;
+	if (!late_done && !end)
+		return; /* before our constructor we do not know GROWPROF_OUTPUT yet: keep it */
+	if (!end) /* the final counts precede the END record (gp_finish) */
+		put_counts();
+	writer_lock(); /* waits for a compression under way */
+	if (pending) { /* not claimed yet: it goes first */
+		write_out(pending, pending_len, 0);
+		spare = pending;
+		pending = NULL;
+	}
+	if (end || !spare) {
+		write_out(buf, buf_len, end);
+	} else {
+		pending = buf;
+		pending_len = buf_len;
+		buf = spare;
+		spare = NULL;
+	}
+	buf_len = 0;
+	writer_unlock();
+	last_flush = gp_now();
+}
+
+/* A full buffer waiting for compression, claimed with the writer lock (trace lock held). */
+static uint8_t *pending_claim(size_t *len)
+{
+	uint8_t *p = pending;
+	if (!p)
+		return NULL;
+	writer_lock();
+	pending = NULL;
+	*len = pending_len;
+	return p;
+}
+
+/* Compress it (trace lock released, writer lock held) and make it the spare again. */
+static void pending_done(uint8_t *p, size_t len)
+{
+	write_out(p, len, 0);
+	spare = p;
+	writer_unlock();
 }
 
 uint8_t *gp_trace_reserve(size_t max)
@@ -462,6 +535,7 @@ int gp_init(void)
 	gp_modules_self(&lo, &hi);
 	gp_stacks_init(lo, hi);
 	buf = gp_imap(BUF_CAP);
+	spare = gp_imap(BUF_CAP); /* without it, flushes simply compress in place */
 	if (!buf) {
 		gp_fail("out of memory", ENOMEM);
 		return 0;
@@ -475,11 +549,12 @@ int gp_init(void)
 
 /* ---- fork ---- */
 
-/* Lock order, everywhere: trace lock, threads_mu, block shards, ialloc (a flush sums the
- * threads' counts under the trace lock). */
+/* Lock order, everywhere: trace lock, writer lock, threads_mu, block shards, ialloc (a flush
+ * sums the threads' counts under the trace lock, then hands the buffer to the writer). */
 static void fork_prepare(void)
 {
 	gp_trace_lock();
+	writer_lock(); /* no compression half done in the child's copy */
 	pthread_mutex_lock(&threads_mu);
 	gp_blocks_lock_all();
 	gp_ialloc_lock();
@@ -490,6 +565,7 @@ static void fork_parent(void)
 	gp_ialloc_unlock();
 	gp_blocks_unlock_all();
 	pthread_mutex_unlock(&threads_mu);
+	writer_unlock();
 	gp_trace_unlock();
 }
 
@@ -524,6 +600,12 @@ static void fork_child(void)
 	gp_ialloc_unlock();
 	gp_blocks_unlock_all();
 	trace_mu = 0; /* the forking thread held it across fork() */
+	writer_mu = 0;
+	if (pending) { /* the parent's records: not ours to write */
+		if (!spare)
+			spare = pending;
+		pending = NULL;
+	}
 	gp_tls.tnum = 0;
 	gp_trace_lock();
 	if (gp_state == GP_STATE_ON)
