@@ -8,7 +8,7 @@
 
 #define SHARD_BITS 7
 #define NSHARD (1u << SHARD_BITS)
-#define INIT_CAP 512
+#define INIT_CAP 64
 
 struct shard {
 	volatile int lock;
