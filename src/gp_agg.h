@@ -23,7 +23,7 @@ struct gp_totals {
 };
 
 /* A bounded sample of values (reservoir), exact while fewer than GP_SAMPLES_MAX were seen. */
-#define GP_SAMPLES_MAX 8192
+#define GP_SAMPLES_MAX 2048
 struct gp_samples {
 	double *v;
 	uint32_t n;
