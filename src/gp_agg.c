@@ -105,17 +105,27 @@ struct stack_ent {
 	UT_hash_handle hh;
 };
 
+/* A live chain. There can be millions at once (every resized CPython list and dict), so it
+ * is kept small: no hash handle (chains are found by id in an array, see chain_find). */
 struct chain_ent {
 	uint64_t id;
-	uint32_t origin;  /* site id of the origin */
-	int weak_origin;  /* ... only a wrapper's: replaced by the first step's site */
-	int kind;         /* GP_KIND_* */
 	uint64_t peak, steps, copied;
 	uint64_t cur;     /* current size: the old size of its next step */
 	struct gp_series series;
-	uint32_t nsites, capsites;
+	uint32_t origin;  /* site id of the origin */
+	uint8_t weak_origin; /* ... only a wrapper's: replaced by the first step's site */
+	uint8_t kind;     /* GP_KIND_* */
+	uint16_t nsites, capsites;
+	uint32_t site0;   /* inline storage for the first site */
 	uint32_t *sites;  /* distinct sites of its steps; almost always 1 */
-	uint32_t site0;   /* inline storage for the first */
+};
+
+/* Ids of live chains are small (the writer recycles them): an array indexed by id holds
+ * them; a damaged or foreign trace's large ids fall back to a hash. */
+#define CHAIN_DIRECT (1u << 24)
+struct chain_far {
+	uint64_t id;
+	struct chain_ent *c;
 	UT_hash_handle hh;
 };
 
@@ -130,7 +140,10 @@ struct trace_state {
 	struct gp_agg *a;
 	struct gp_trace_info *info;
 	struct stack_ent *stacks;
-	struct chain_ent *chains;
+	struct chain_ent **chain_arr; /* by id, below CHAIN_DIRECT */
+	size_t chain_cap;
+	struct chain_far *chain_far;  /* the others */
+	size_t nchains;               /* live */
 	struct mod_ent *mods;
 	/* The active modules (no two overlap), sorted by start address, for binary search. */
 	const struct gp_module **active;
@@ -231,7 +244,7 @@ static void series_add(struct gp_series *s, uint64_t size, uint32_t flags, uint3
 		}
 	}
 	if (!s->pts || (s->n & (s->n - 1)) == 0) { /* grow at powers of two */
-		uint32_t cap = s->n ? s->n * 2 : 8;
+		uint32_t cap = s->n ? s->n * 2 : 2; /* most chains have a step or two */
 		if (cap > GP_SERIES_MAX)
 			cap = GP_SERIES_MAX;
 		struct gp_point *p = realloc(s->pts, cap * sizeof *p);
@@ -243,6 +256,58 @@ static void series_add(struct gp_series *s, uint64_t size, uint32_t flags, uint3
 }
 
 /* Keep the chain's series at `st` if it copied more than the one kept there. */
+static struct chain_ent *chain_find(struct trace_state *t, uint64_t id)
+{
+	if (id < CHAIN_DIRECT)
+		return id < t->chain_cap ? t->chain_arr[id] : NULL;
+	struct chain_far *f;
+	HASH_FIND(hh, t->chain_far, &id, sizeof id, f);
+	return f ? f->c : NULL;
+}
+
+/* @return 0, -1 out of memory. */
+static int chain_put(struct trace_state *t, struct chain_ent *c)
+{
+	if (c->id < CHAIN_DIRECT) {
+		if (c->id >= t->chain_cap) {
+			size_t cap = t->chain_cap ? t->chain_cap : 1024;
+			while (cap <= c->id)
+				cap *= 2;
+			struct chain_ent **a = realloc(t->chain_arr, cap * sizeof *a);
+			if (!a)
+				return -1;
+			memset(a + t->chain_cap, 0, (cap - t->chain_cap) * sizeof *a);
+			t->chain_arr = a;
+			t->chain_cap = cap;
+		}
+		t->chain_arr[c->id] = c;
+	} else {
+		struct chain_far *f = malloc(sizeof *f);
+		if (!f)
+			return -1;
+		f->id = c->id;
+		f->c = c;
+		HASH_ADD(hh, t->chain_far, id, sizeof f->id, f);
+	}
+	t->nchains++;
+	return 0;
+}
+
+static void chain_remove(struct trace_state *t, struct chain_ent *c)
+{
+	if (c->id < CHAIN_DIRECT) {
+		t->chain_arr[c->id] = NULL;
+	} else {
+		struct chain_far *f;
+		HASH_FIND(hh, t->chain_far, &c->id, sizeof c->id, f);
+		if (f) {
+			HASH_DEL(t->chain_far, f);
+			free(f);
+		}
+	}
+	t->nchains--;
+}
+
 static void keep_worst(struct gp_stats *st, const struct chain_ent *c)
 {
 	if (st->worst.pts && st->worst.bytes_copied >= c->copied)
@@ -283,7 +348,7 @@ static void chain_finish(struct trace_state *t, struct chain_ent *c)
 			o->peak_max = c->peak;
 		keep_worst(o, c);
 	}
-	HASH_DEL(t->chains, c);
+	chain_remove(t, c);
 	if (c->sites != &c->site0)
 		free(c->sites);
 	free(c->series.pts);
@@ -304,7 +369,11 @@ static struct chain_ent *chain_new(struct trace_state *t, uint64_t id, uint32_t 
 	c->sites = &c->site0;
 	c->capsites = 1;
 	series_add(&c->series, size, 0, 0);
-	HASH_ADD(hh, t->chains, id, sizeof c->id, c);
+	if (chain_put(t, c)) {
+		free(c->series.pts);
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -313,8 +382,12 @@ static int chain_add_site(struct chain_ent *c, uint32_t site)
 	for (uint32_t i = 0; i < c->nsites; i++)
 		if (c->sites[i] == site)
 			return 0;
+	if (c->nsites == UINT16_MAX)
+		return 0; /* a chain stepping at 65535 different sites: count it at those */
 	if (c->nsites == c->capsites) {
-		uint32_t cap = c->capsites * 4;
+		uint32_t cap = (uint32_t)c->capsites * 4;
+		if (cap > UINT16_MAX)
+			cap = UINT16_MAX;
 		uint32_t *p = malloc(cap * sizeof *p);
 		if (!p)
 			return -1;
@@ -322,7 +395,7 @@ static int chain_add_site(struct chain_ent *c, uint32_t site)
 		if (c->sites != &c->site0)
 			free(c->sites);
 		c->sites = p;
-		c->capsites = cap;
+		c->capsites = (uint16_t)cap;
 	}
 	c->sites[c->nsites++] = site;
 	return 0;
@@ -547,8 +620,7 @@ static int on_chain(struct trace_state *t, struct gp_cursor *c)
 	uint64_t kind = c->p < c->end ? gp_get_varint(c) : GP_CHAIN_REALLOC;
 	if (c->bad || id == 0 || kind > GP_CHAIN_RELOCATION)
 		return -1;
-	struct chain_ent *e;
-	HASH_FIND(hh, t->chains, &id, sizeof id, e);
+	struct chain_ent *e = chain_find(t, id);
 	if (e)
 		return -1;
 	uint32_t site = site_of_stack(t, origin, NULL);
@@ -575,8 +647,7 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 	uint64_t copied = have_copied ? gp_get_varint(c) : 0;
 	if (c->bad || id == 0 || (flags & GP_STEP_REMAP && !(flags & GP_STEP_MOVED)))
 		return -1;
-	struct chain_ent *ch;
-	HASH_FIND(hh, t->chains, &id, sizeof id, ch);
+	struct chain_ent *ch = chain_find(t, id);
 	if (!ch)
 		return -1; /* a step of a chain that never began */
 	uint64_t old = ch->cur, new = old + (uint64_t)delta;
@@ -634,8 +705,7 @@ static int on_chain_end(struct trace_state *t, struct gp_cursor *c)
 	uint64_t id = get_chain(t, c);
 	if (c->bad)
 		return -1;
-	struct chain_ent *ch;
-	HASH_FIND(hh, t->chains, &id, sizeof id, ch);
+	struct chain_ent *ch = chain_find(t, id);
 	if (!ch)
 		return -1;
 	chain_finish(t, ch);
@@ -732,8 +802,12 @@ static int read_all(struct gp_agg *a, struct gp_reader *r, const char *name)
 	ti->cut_short = gp_reader_cut_short(r) || !ti->complete;
 
 	/* Chains still alive end with the process. */
-	while (t.chains)
-		chain_finish(&t, t.chains);
+	for (size_t i = 0; i < t.chain_cap && t.nchains; i++)
+		if (t.chain_arr[i])
+			chain_finish(&t, t.chain_arr[i]);
+	while (t.chain_far)
+		chain_finish(&t, t.chain_far->c);
+	free(t.chain_arr);
 	struct stack_ent *s, *stmp;
 	HASH_ITER(hh, t.stacks, s, stmp) {
 		HASH_DEL(t.stacks, s);
