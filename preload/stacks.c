@@ -408,17 +408,34 @@ void gp_stacks_new_trace(void)
 	 * again before its first use in the new trace. */
 }
 
+/* The last call sites this thread allocated from: a hit skips the table's probe. Entries
+ * of the table never move, so an index stays valid for good. */
+#define CS_TCACHE 8
+static __thread struct {
+	uint64_t ra;
+	uint32_t i;
+} cs_tcache[CS_TCACHE] __attribute__((tls_model("initial-exec")));
+
 uint32_t gp_callsite(uint64_t ra, int *hot)
 {
 	*hot = 0;
 	if (!cs_tab)
 		return GP_CALLSITE_NONE;
-	uint32_t i = (uint32_t)mix(ra) & (CS_CAP - 1);
+	unsigned slot = (unsigned)(ra >> 3) % CS_TCACHE;
+	uint32_t i;
+	if (cs_tcache[slot].ra == ra) {
+		i = cs_tcache[slot].i;
+		goto found;
+	}
+	i = (uint32_t)mix(ra) & (CS_CAP - 1);
 	for (unsigned probe = 0; probe < 128; probe++, i = (i + 1) & (CS_CAP - 1)) {
 		if (i == CS_CAP - 1)
 			continue; /* its index + 1 would not fit the shadow's field */
 		uint64_t cur = __atomic_load_n(&cs_tab[i].ra, __ATOMIC_ACQUIRE);
 		if (cur == ra) {
+			cs_tcache[slot].ra = ra;
+			cs_tcache[slot].i = i;
+		found:;
 			struct callsite *c = &cs_tab[i];
 			/* The first few allocations of every call site get full stacks: when the
 			 * call site is a wrapper (operator new, alloc::alloc::alloc) the return
