@@ -1,6 +1,7 @@
 /* view.c - traces -> symbolized sites and derived numbers (see view.h). */
 #define _GNU_SOURCE
 #include "view.h"
+#include "gate.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -142,53 +143,12 @@ struct norm_path {
 	UT_hash_handle hh;
 };
 
-/* "/a/build/../src/x.c" -> "/a/src/x.c", "./x" -> "x": lexically, no file system access. */
+/* A malloc'd lexically normalized copy of path (gp_gate_normpath). */
 static char *normalize(const char *path)
 {
-	size_t n = strlen(path);
-	char *out = malloc(n + 2);
-	if (!out)
-		return NULL;
-	size_t o = 0;
-	int abs = path[0] == '/';
-	if (abs)
-		out[o++] = '/';
-	const char *p = path;
-	while (*p) {
-		while (*p == '/')
-			p++;
-		const char *e = strchr(p, '/');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len == 0)
-			break;
-		if (len == 1 && p[0] == '.') {
-			/* skip */
-		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
-			/* drop the previous component unless there is none (or it is "..") */
-			size_t start = o;
-			while (start > (size_t)abs && out[start - 1] != '/')
-				start--;
-			int prev_dotdot = o - start == 2 && out[start] == '.' && out[start + 1] == '.';
-			if (o > (size_t)abs && !prev_dotdot) {
-				o = start > (size_t)abs ? start - 1 : start;
-			} else if (!abs) {
-				if (o && out[o - 1] != '/')
-					out[o++] = '/';
-				out[o++] = '.';
-				out[o++] = '.';
-			}
-		} else {
-			if (o && out[o - 1] != '/')
-				out[o++] = '/';
-			memcpy(out + o, p, len);
-			o += len;
-		}
-		p += len;
-	}
-	if (o == 0)
-		out[o++] = '.';
-	out[o] = 0;
-	return out;
+	size_t cap = strlen(path) + 2;
+	char *out = malloc(cap);
+	return out ? gp_gate_normpath(out, cap, path) : NULL;
 }
 
 static const char *norm_file(struct gp_view *v, const char *raw)
