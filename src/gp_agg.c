@@ -152,6 +152,7 @@ struct trace_state {
 	size_t frames_cap;
 	uint32_t unknown_site;   /* site of stack id 0 / undefined stacks */
 	uint64_t last_chain;     /* chain ids come as deltas (gp_format.h) */
+	unsigned version;        /* of the file's format */
 	int have_unknown;
 };
 
@@ -642,7 +643,8 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 	int64_t delta = gp_get_zvarint(c);
 	uint64_t flags = gp_get_varint(c);
 	gp_get_varint(c); /* time */
-	gp_get_varint(c); /* thread */
+	if (t->version < 2)
+		gp_get_varint(c); /* thread */
 	int have_copied = c->p < c->end;
 	uint64_t copied = have_copied ? gp_get_varint(c) : 0;
 	if (c->bad || id == 0 || (flags & GP_STEP_REMAP && !(flags & GP_STEP_MOVED)))
@@ -712,6 +714,16 @@ static int on_chain_end(struct trace_state *t, struct gp_cursor *c)
 	return 0;
 }
 
+/* A thread's segment of chain records begins (version 2): chain ids count from 0 again. */
+static int on_segment(struct trace_state *t, struct gp_cursor *c)
+{
+	gp_get_varint(c); /* thread */
+	if (c->bad || t->version < 2)
+		return -1;
+	t->last_chain = 0;
+	return 0;
+}
+
 static int on_counts(struct trace_state *t, struct gp_cursor *c)
 {
 	uint64_t allocs = gp_get_varint(c), frees = gp_get_varint(c), failed = gp_get_varint(c);
@@ -736,7 +748,7 @@ static int on_end(struct trace_state *t, struct gp_cursor *c)
 static const char *tag_name(unsigned tag)
 {
 	static const char *names[] = { "?", "process", "module", "stack", "chain", "step",
-	                               "chain-end", "counts", "end" };
+	                               "chain-end", "counts", "end", "segment" };
 	return tag < sizeof names / sizeof *names ? names[tag] : "?";
 }
 
@@ -755,7 +767,7 @@ static int read_all(struct gp_agg *a, struct gp_reader *r, const char *name)
 	memset(ti, 0, sizeof *ti);
 	ti->file = strdup(name);
 
-	struct trace_state t = { .a = a, .info = ti };
+	struct trace_state t = { .a = a, .info = ti, .version = gp_reader_version(r) };
 	int rc = 0, seen_process = 0;
 	uint64_t nrec = 0;
 	unsigned tag;
@@ -781,6 +793,7 @@ static int read_all(struct gp_agg *a, struct gp_reader *r, const char *name)
 		case GP_TAG_CHAIN_END: rc = on_chain_end(&t, &c); break;
 		case GP_TAG_COUNTS: rc = on_counts(&t, &c); break;
 		case GP_TAG_END: rc = on_end(&t, &c); break;
+		case GP_TAG_SEGMENT: rc = on_segment(&t, &c); break;
 		default: break; /* a newer minor addition: skip it */
 		}
 		if (rc == -2) {

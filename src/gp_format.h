@@ -23,15 +23,25 @@
  *
  * Identifiers (module, stack, chain) are assigned by the writer, start at 1, and are only
  * meaningful within one trace file. A record only refers to ids defined by earlier records.
- * "c" below is a chain id, written as a zigzag delta from the chain id of the previous
- * CHAIN, STEP or CHAIN_END record (from 0 for the first).
+ *
+ * Version 2: the records of a chain (CHAIN, STEP, CHAIN_END) come in segments, each begun by
+ * a SEGMENT record naming the thread that wrote them (each thread buffers its own records;
+ * segments of different threads interleave, the records of one chain stay in order). In a
+ * segment, "c" is a chain id written as a zigzag delta from the chain id of the previous
+ * CHAIN, STEP or CHAIN_END record of the segment (from 0 for the first), and "t" a time
+ * written as a varint: how much later it is than the previous time of the segment (from 0
+ * for the first; a segment's times never decrease).
+ *
+ * Version 1 (still read) had no SEGMENT record: "c" was a delta from the previous chain
+ * record of the whole file, "t" an absolute time, and STEP carried the thread after its
+ * time.
  */
 #ifndef GP_FORMAT_H
 #define GP_FORMAT_H
 
 #define GP_MAGIC "GROWPROF"
 #define GP_MAGIC_LEN 8
-#define GP_FORMAT_VERSION 1
+#define GP_FORMAT_VERSION 2
 
 /* A stack has at most this many frames (GROWPROF_DEPTH is at most 256). */
 #define GP_STACK_FRAMES_MAX 1024
@@ -53,9 +63,9 @@ enum gp_tag {
 	GP_TAG_STACK = 3,
 	/* A block had its first step: a chain begins.
 	 * c chain, v origin_stack (0 = unknown), v size (the block's size before the step),
-	 * v time, [v kind: GP_CHAIN_REALLOC (default when absent) or GP_CHAIN_RELOCATION] */
+	 * t time, [v kind: GP_CHAIN_REALLOC (default when absent) or GP_CHAIN_RELOCATION] */
 	GP_TAG_CHAIN = 4,
-	/* c chain, v stack, z new_size - old_size, v flags (GP_STEP_*), v time, v thread,
+	/* c chain, v stack, z new_size - old_size, v flags (GP_STEP_*), t time,
 	 * [v copied: bytes seen copied from the old block, for a relocation step].
 	 * The old size is the chain's current size: its CHAIN record's size, then each step's
 	 * new size (steps of one chain are written in the order they happened). */
@@ -68,7 +78,10 @@ enum gp_tag {
 	GP_TAG_COUNTS = 7,
 	/* v reason (GP_END_*), v time. The last record of a complete trace. */
 	GP_TAG_END = 8,
-	GP_TAG_MAX_KNOWN = 8,
+	/* v thread (a small number, 1 for the first thread that wrote a chain record). Begins a
+	 * segment: the chain records up to the next SEGMENT are that thread's (version 2). */
+	GP_TAG_SEGMENT = 9,
+	GP_TAG_MAX_KNOWN = 9,
 };
 
 enum gp_step_flags {

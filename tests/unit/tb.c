@@ -28,6 +28,7 @@ void tb_init(struct tb *b)
 {
 	memset(b, 0, sizeof *b);
 	b->time = 1000;
+	b->version = GP_FORMAT_VERSION;
 }
 
 void tb_release(struct tb *b)
@@ -67,6 +68,7 @@ static void item(struct tb *b, unsigned tag)
 void tb_header(struct tb *b, unsigned version)
 {
 	uint8_t v = (uint8_t)version;
+	b->version = version;
 	tb_raw(b, GP_MAGIC, GP_MAGIC_LEN);
 	tb_raw(b, &v, 1);
 	item(b, 0);
@@ -208,7 +210,8 @@ static void step_rec(struct tb *b, uint64_t id, uint64_t stack, uint64_t old_siz
 	gp_rec_z(&x.r, (int64_t)(new_size - old_size)); /* the old size is the chain's current */
 	gp_rec_u(&x.r, flags);
 	gp_rec_u(&x.r, b->time++);
-	gp_rec_u(&x.r, 4242); /* thread */
+	if (b->version < 2)
+		gp_rec_u(&x.r, 4242); /* thread, in STEP up to version 1 */
 	if (with_copied)
 		gp_rec_u(&x.r, copied);
 	rec_end(b, &x, GP_TAG_STEP);
@@ -224,6 +227,15 @@ void tb_step_copied(struct tb *b, uint64_t id, uint64_t stack, uint64_t old_size
                     uint64_t new_size, unsigned flags, uint64_t copied)
 {
 	step_rec(b, id, stack, old_size, new_size, flags, 1, copied);
+}
+
+void tb_segment(struct tb *b, uint64_t thread)
+{
+	struct rec x;
+	rec_begin(&x, GP_VARINT_MAX);
+	gp_rec_u(&x.r, thread);
+	rec_end(b, &x, GP_TAG_SEGMENT);
+	b->last_chain = 0;
 }
 
 void tb_chain_end(struct tb *b, uint64_t chain)

@@ -25,6 +25,7 @@ struct tb {
 	size_t nitems, capitems;
 	uint64_t time;    /* next timestamp */
 	uint64_t last_chain; /* chain ids are written as deltas from the previous one */
+	unsigned version;    /* of the header: STEP records follow it */
 };
 
 void tb_init(struct tb *b);
@@ -61,6 +62,8 @@ void tb_step(struct tb *b, uint64_t chain, uint64_t stack, uint64_t old_size, ui
 void tb_step_copied(struct tb *b, uint64_t chain, uint64_t stack, uint64_t old_size,
                     uint64_t new_size, unsigned flags, uint64_t copied);
 void tb_chain_end(struct tb *b, uint64_t chain);
+/* A thread's segment begins (version 2): chain ids are deltas from 0 again. */
+void tb_segment(struct tb *b, uint64_t thread);
 void tb_counts(struct tb *b, uint64_t allocs, uint64_t frees, uint64_t failed, uint64_t steps,
                uint64_t chains);
 void tb_end(struct tb *b, unsigned reason);

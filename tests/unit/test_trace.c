@@ -1193,9 +1193,9 @@ static void test_errors(void)
 		tb_end(&b, 0);
 		struct tb_z zz;
 		tb_compress(&b, TB_ONE_PUT, &zz);
-		write_tmp("v2.zst", zz.data, zz.len);
-		expect_error_file("newer version", tmp_path("v2.zst"),
-		                  "trace format version 2 is newer than this growprof reads (1); "
+		write_tmp("v3.zst", zz.data, zz.len);
+		expect_error_file("newer version", tmp_path("v3.zst"),
+		                  "trace format version 3 is newer than this growprof reads (2); "
 		                  "upgrade growprof");
 		tb_z_release(&zz);
 		tb_release(&b);
@@ -1207,7 +1207,7 @@ static void test_errors(void)
 		tb_init(&b);
 		tb_header(&b, 255);
 		expect_error_tb("version 255", &b,
-		                "trace format version 255 is newer than this growprof reads (1); "
+		                "trace format version 255 is newer than this growprof reads (2); "
 		                "upgrade growprof");
 	}
 
@@ -1493,15 +1493,54 @@ static void test_errors(void)
 		tb_release(&b);
 	}
 
+	SECTION("segments (version 2): chain ids restart from 0 in each, chains interleave "
+	        "across threads; version 1: no segments, a thread in every STEP");
+	for (unsigned version = 1; version <= 2; version++) {
+		tb_init(&b);
+		tb_header(&b, version);
+		tb_process(&b, 1, 0, "x", "x", 1, 8);
+		if (version >= 2)
+			tb_segment(&b, 1);
+		tb_chain(&b, 5, 0, 100);
+		tb_step(&b, 5, 0, 100, 200, GP_STEP_MOVED);
+		if (version >= 2)
+			tb_segment(&b, 2); /* chain 7 is written as +7, not +2 */
+		tb_chain(&b, 7, 0, 50);
+		tb_step(&b, 7, 0, 50, 80, 0);
+		if (version >= 2)
+			tb_segment(&b, 1); /* thread 1 again: chain 5 is +5 */
+		tb_step(&b, 5, 0, 200, 400, GP_STEP_MOVED);
+		tb_chain_end(&b, 5);
+		tb_end(&b, 0);
+		tb_compress(&b, TB_PER_ITEM, &z);
+		struct gp_agg a;
+		struct resolver r;
+		set_case("version %u", version);
+		CHECK_I(load_mem(&a, &r, z.data, z.len), 0, "(%s)", a.err);
+		CHECK_U(a.totals.chains, 2);
+		CHECK_U(a.totals.steps, 3);
+		CHECK_U(a.totals.moves, 2);
+		CHECK_U(a.totals.bytes_copied, 300);
+		gp_agg_release(&a);
+		tb_z_release(&z);
+		tb_release(&b);
+	}
+	/* A SEGMENT in a version 1 file is damage. */
+	tb_init(&b);
+	tb_header(&b, 1);
+	tb_process(&b, 1, 0, "x", "x", 1, 8);
+	tb_segment(&b, 1);
+	expect_error_tb("segment in version 1", &b, "corrupt trace: bad segment record #2");
+
 	SECTION("unknown tags with any payload are skipped, also right before END");
 	start(&b);
-	tb_record(&b, 9, "\xff\xff\xff", 3);
+	tb_record(&b, GP_TAG_MAX_KNOWN + 1, "\xff\xff\xff", 3);
 	tb_record(&b, 255, "anything at all", 15);
 	tb_record_short(&b, 100, "short header", 12);
 	tb_chain(&b, 1, 0, 10);
-	/* chain 1 (delta 0 from the CHAIN), stack 0, +10 (zigzag 20), moved, time 0, thread 0,
-	 * with a padded header */
-	tb_record_padded(&b, GP_TAG_STEP, "\x00\x00\x14\x01\x00\x00", 6);
+	/* chain 1 (delta 0 from the CHAIN), stack 0, +10 (zigzag 20), moved, time 0, with a
+	 * padded header */
+	tb_record_padded(&b, GP_TAG_STEP, "\x00\x00\x14\x01\x00", 5);
 	tb_record_padded(&b, 128, "", 0);
 	tb_end(&b, 0);
 	tb_compress(&b, TB_PER_ITEM, &z);
