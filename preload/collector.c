@@ -54,31 +54,51 @@ static uint64_t t0;
 #define SLOT_IDS GP_SH_SLOT_MASK
 struct slot_info {
 	uint32_t origin, gen;
+	uint16_t tb;  /* the buffer its last record went to (index + 1; 0: none) */
+	uint16_t seq; /* ... and that buffer's seq then (low bits: a match may be stale) */
 };
 static struct slot_info *slots;
-static uint32_t *free_ids;
-static uint32_t nfree, capfree;
-static uint32_t next_id = 1, overflow_id = SLOT_IDS + 1;
 static uint32_t next_tnum;
-static uint32_t last_chain; /* chain ids are written as deltas from the previous one */
-
-/* Chain ids in CHAIN, STEP and CHAIN_END records: a zigzag delta from the last one written
- * (steps of a few busy chains interleave; absolute ids cost most of the trace's bytes). */
-static inline void put_chain(struct gp_rec *r, uint32_t chain)
-{
-	gp_rec_z(r, (int64_t)chain - (int64_t)last_chain);
-	last_chain = chain;
-}
 static int fail_reported;
 static int late_done;
 static uint64_t last_flush;   /* gp_now() of the last flush */
 #define FLUSH_EVERY 500000000ull /* ns: a killed process loses at most this much */
 
-/* Cumulative counters of this trace. Relaxed atomics: exact, and no lock on the hot path. */
+/* Cumulative counters of this trace, of threads that have none of their own (see below).
+ * Relaxed atomics: exact, and no lock. */
 static uint64_t n_allocs, n_frees, n_failed, n_steps, n_chains;
 
-static inline void add(uint64_t *c) { __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
 static inline void add_n(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
+
+/* Count one step, chain or failed realloc: in the thread's own counter when it has one. */
+#define COUNT(field)                                                                   \
+	do {                                                                           \
+		if (__builtin_expect(gp_tls.reg > 0, 1))                               \
+			__atomic_store_n(&gp_tls.field, gp_tls.field + 1, __ATOMIC_RELAXED); \
+		else                                                                   \
+			add_n(&n_##field, 1);                                          \
+	} while (0)
+
+/* A spinlock that yields when the holder is slow (it may be compressing). */
+static inline void spin_lock(volatile int *mu)
+{
+	unsigned spins = 0;
+	while (__atomic_exchange_n(mu, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(mu, __ATOMIC_RELAXED)) {
+			if (++spins < 128)
+				__builtin_ia32_pause();
+			else
+				sched_yield();
+		}
+}
+static inline int spin_trylock(volatile int *mu)
+{
+	return !__atomic_load_n(mu, __ATOMIC_RELAXED) &&
+	       !__atomic_exchange_n(mu, 1, __ATOMIC_ACQUIRE);
+}
+static inline void spin_unlock(volatile int *mu) { __atomic_store_n(mu, 0, __ATOMIC_RELEASE); }
+
+static void tb_thread_exit(void);
 /*
  * Per-thread counters: each thread registers its gp_tls once; a pthread key's destructor
  * folds its counts into the globals when it exits. Only keys below 32 live in glibc's static
@@ -95,6 +115,7 @@ static int have_key;
 static void thread_gone(void *arg)
 {
 	struct gp_tls *t = arg;
+	tb_thread_exit();
 	pthread_mutex_lock(&threads_mu);
 	for (unsigned i = 0; i < nthreads; i++)
 		if (threads[i] == t) {
@@ -103,7 +124,10 @@ static void thread_gone(void *arg)
 		}
 	add_n(&n_allocs, t->allocs);
 	add_n(&n_frees, t->frees);
-	t->allocs = t->frees = 0;
+	add_n(&n_steps, t->steps);
+	add_n(&n_chains, t->chains);
+	add_n(&n_failed, t->failed);
+	t->allocs = t->frees = t->steps = t->chains = t->failed = 0;
 	t->reg = -1; /* whatever it frees on its way out goes to the globals */
 	pthread_mutex_unlock(&threads_mu);
 	gp_stacks_thread_exit(); /* runs on the exiting thread itself */
@@ -129,22 +153,26 @@ void gp_count_slow(int is_free)
 			return;
 		}
 	}
-	add(is_free ? &n_frees : &n_allocs);
+	add_n(is_free ? &n_frees : &n_allocs, 1);
 }
 
-/* All allocs and frees so far, of every thread. */
-static void sum_counts(uint64_t *allocs, uint64_t *frees)
+/* The counters so far, of every thread: allocs, frees, failed, steps, chains. */
+static void sum_counts(uint64_t c[5])
 {
 	pthread_mutex_lock(&threads_mu);
-	uint64_t a = __atomic_load_n(&n_allocs, __ATOMIC_RELAXED);
-	uint64_t f = __atomic_load_n(&n_frees, __ATOMIC_RELAXED);
+	c[0] = __atomic_load_n(&n_allocs, __ATOMIC_RELAXED);
+	c[1] = __atomic_load_n(&n_frees, __ATOMIC_RELAXED);
+	c[2] = __atomic_load_n(&n_failed, __ATOMIC_RELAXED);
+	c[3] = __atomic_load_n(&n_steps, __ATOMIC_RELAXED);
+	c[4] = __atomic_load_n(&n_chains, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < nthreads; i++) {
-		a += __atomic_load_n(&threads[i]->allocs, __ATOMIC_RELAXED);
-		f += __atomic_load_n(&threads[i]->frees, __ATOMIC_RELAXED);
+		c[0] += __atomic_load_n(&threads[i]->allocs, __ATOMIC_RELAXED);
+		c[1] += __atomic_load_n(&threads[i]->frees, __ATOMIC_RELAXED);
+		c[2] += __atomic_load_n(&threads[i]->failed, __ATOMIC_RELAXED);
+		c[3] += __atomic_load_n(&threads[i]->steps, __ATOMIC_RELAXED);
+		c[4] += __atomic_load_n(&threads[i]->chains, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&threads_mu);
-	*allocs = a;
-	*frees = f;
 }
 
 uint64_t gp_now(void)
@@ -155,17 +183,7 @@ uint64_t gp_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - t0;
 }
 
-void gp_trace_lock(void)
-{
-	unsigned spins = 0;
-	while (__atomic_exchange_n(&trace_mu, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&trace_mu, __ATOMIC_RELAXED)) {
-			if (++spins < 128)
-				__builtin_ia32_pause();
-			else
-				sched_yield();
-		}
-}
+void gp_trace_lock(void) { spin_lock(&trace_mu); }
 
 static uint8_t *pending_claim(size_t *len);
 static void pending_done(uint8_t *p, size_t len);
@@ -314,13 +332,10 @@ static void put_counts(void)
 	uint8_t *p = buf + buf_len;
 	struct gp_rec r;
 	gp_rec_begin(&r, p);
-	uint64_t allocs, frees;
-	sum_counts(&allocs, &frees);
-	gp_rec_u(&r, allocs);
-	gp_rec_u(&r, frees);
-	gp_rec_u(&r, __atomic_load_n(&n_failed, __ATOMIC_RELAXED));
-	gp_rec_u(&r, __atomic_load_n(&n_steps, __ATOMIC_RELAXED));
-	gp_rec_u(&r, __atomic_load_n(&n_chains, __ATOMIC_RELAXED));
+	uint64_t c[5];
+	sum_counts(c);
+	for (int i = 0; i < 5; i++)
+		gp_rec_u(&r, c[i]);
 	buf_len += gp_rec_end(&r, GP_TAG_COUNTS);
 }
 
@@ -438,6 +453,294 @@ uint8_t *gp_trace_reserve(size_t max)
 
 void gp_trace_commit(size_t n) { buf_len += n; }
 
+/* ---- per-thread buffers of chain records ---- */
+
+/*
+ * CHAIN, STEP and CHAIN_END records are written to a buffer of the thread's own, under a lock
+ * only it takes in the common case, and move to the trace in segments (a SEGMENT record
+ * naming the thread, then its records) when the buffer fills, when its oldest record is
+ * FLUSH_EVERY old, and when the trace is flushed or finished. Other records (STACK, MODULE,
+ * COUNTS...) go to the trace at once, so whatever a chain record refers to precedes it.
+ *
+ * The records of one chain must stay in order, and a chain id must not begin again before
+ * its CHAIN_END. So each chain slot remembers the buffer its last record went to and that
+ * buffer's seq then: a thread about to write of a chain whose last record may still sit in
+ * another thread's buffer moves that buffer to the trace first (claim), and a freed id is
+ * reused by the thread that freed it, or by anyone once its buffer has moved.
+ *
+ * Lock order: a buffer's lock, then the trace lock (others' buffers only by trylock then);
+ * never two buffer locks at once. Threads without a buffer of their own (exiting, too many)
+ * share tbufs[0], which moves to the trace whenever another thread starts writing to it.
+ */
+#define TB_CAP (16u << 10)
+#define TB_IDS 256
+#define MAX_TB 4096
+
+struct gp_tbuf {
+	volatile int mu;
+	uint32_t idx;          /* tbufs[idx] */
+	uint32_t seq;          /* bumped every time its records move to the trace */
+	uint32_t tnum;         /* the thread of the current segment */
+	int used;              /* a thread owns it (tbufs[0]: always) */
+	uint32_t last_chain;   /* of the segment: chain ids and times are deltas */
+	uint64_t now, last_time, first_time;
+	size_t len;
+	uint32_t nids;         /* free chain ids this buffer's threads may reuse */
+	uint32_t ids[TB_IDS];
+	uint8_t data[TB_CAP];
+};
+static struct gp_tbuf *tbufs[MAX_TB];
+static uint32_t ntbufs;  /* trace lock */
+static int tb_off;       /* chain slots ran out: everyone writes to tbufs[0] */
+static int finishing;    /* gp_finish is moving the buffers out: write no more */
+
+/* Free chain ids of no buffer: a leaf lock (nothing is taken while holding it but ialloc). */
+static volatile int ids_mu;
+static uint32_t *free_ids;
+static uint32_t nfree, capfree;
+static uint32_t next_id = 1, overflow_id = SLOT_IDS + 1;
+
+static inline uint32_t tnum(void)
+{
+	if (!gp_tls.tnum)
+		gp_tls.tnum = __atomic_add_fetch(&next_tnum, 1, __ATOMIC_RELAXED);
+	return gp_tls.tnum;
+}
+
+static void ids_give(const uint32_t *ids, uint32_t n)
+{
+	spin_lock(&ids_mu);
+	if (nfree + n > capfree) {
+		uint32_t cap = capfree ? capfree : 4096;
+		while (cap < nfree + n)
+			cap *= 2;
+		uint32_t *f = gp_ialloc(cap * sizeof *f);
+		if (!f) { /* the ids are simply not reused */
+			spin_unlock(&ids_mu);
+			return;
+		}
+		if (free_ids)
+			memcpy(f, free_ids, nfree * sizeof *f);
+		gp_ifree(free_ids);
+		free_ids = f;
+		capfree = cap;
+	}
+	memcpy(free_ids + nfree, ids, n * sizeof *ids);
+	nfree += n;
+	spin_unlock(&ids_mu);
+}
+
+/* Move the buffer's records to the trace (its lock and the trace lock held). */
+static void tb_move_locked(struct gp_tbuf *tb)
+{
+	if (tb->len) {
+		uint8_t *p = gp_trace_reserve(tb->len);
+		if (p) {
+			memcpy(p, tb->data, tb->len);
+			gp_trace_commit(tb->len);
+		}
+		tb->len = 0;
+	}
+	__atomic_store_n(&tb->seq, tb->seq + 1, __ATOMIC_RELEASE);
+}
+
+/* Trace lock held: move every other idle buffer holding records, then flush the trace. */
+static void flush_all_locked(struct gp_tbuf *self)
+{
+	for (uint32_t i = 0; i < ntbufs; i++) {
+		struct gp_tbuf *t = tbufs[i];
+		if (t == self || !__atomic_load_n(&t->len, __ATOMIC_RELAXED) || !spin_trylock(&t->mu))
+			continue;
+		tb_move_locked(t);
+		spin_unlock(&t->mu);
+	}
+	flush_locked(0);
+}
+
+/* Move the buffer's records to the trace (its lock held); flush the trace when due. */
+static void tb_move(struct gp_tbuf *tb)
+{
+	gp_trace_lock();
+	tb_move_locked(tb);
+	if (late_done && gp_now() - last_flush > FLUSH_EVERY)
+		flush_all_locked(tb);
+	gp_trace_unlock();
+}
+
+/* The calling thread's buffer (not locked), or the shared one. */
+static struct gp_tbuf *tb_get(void)
+{
+	struct gp_tls *t = &gp_tls;
+	if (__builtin_expect(t->tb != NULL, 1) && !tb_off)
+		return t->tb;
+	if (!t->tb && !t->tb_gone && !tb_off && tbufs[0]) {
+		uint32_t me = tnum();
+		gp_trace_lock();
+		struct gp_tbuf *nb = NULL;
+		for (uint32_t i = 1; i < ntbufs && !nb; i++)
+			if (!tbufs[i]->used)
+				nb = tbufs[i];
+		if (!nb && ntbufs < MAX_TB && (nb = gp_ialloc(sizeof *nb))) {
+			memset(nb, 0, offsetof(struct gp_tbuf, data));
+			nb->idx = ntbufs;
+			tbufs[ntbufs++] = nb;
+		}
+		if (nb) {
+			nb->used = 1;
+			nb->tnum = me;
+		}
+		gp_trace_unlock();
+		t->tb = nb;
+		if (nb)
+			return nb;
+	}
+	return tbufs[0];
+}
+
+/* Lock the buffer to write records. @return 0 (unlocked) if tracing is off or finishing. */
+static int tb_enter(struct gp_tbuf *tb)
+{
+	if (!tb)
+		return 0;
+	spin_lock(&tb->mu);
+	if (gp_state != GP_STATE_ON || finishing) {
+		spin_unlock(&tb->mu);
+		return 0;
+	}
+	tb->now = gp_now();
+	if (tb->idx == 0) { /* the shared buffer: one thread per segment */
+		uint32_t me = tnum();
+		if (tb->tnum != me) {
+			if (tb->len)
+				tb_move(tb);
+			tb->tnum = me;
+		}
+	}
+	return 1;
+}
+
+static void tb_leave(struct gp_tbuf *tb)
+{
+	if (tb->len && (tb->now - tb->first_time > FLUSH_EVERY || (tb_off && tb->idx)))
+		tb_move(tb);
+	spin_unlock(&tb->mu);
+}
+
+/* Room for a record of at most `max` bytes (lock held); a segment begins if it is empty. */
+static uint8_t *tb_room(struct gp_tbuf *tb, size_t max)
+{
+	if (tb->len + max > TB_CAP)
+		tb_move(tb);
+	if (!tb->len) {
+		struct gp_rec r;
+		gp_rec_begin_small(&r, tb->data);
+		gp_rec_u(&r, tb->tnum);
+		tb->len = gp_rec_end(&r, GP_TAG_SEGMENT);
+		tb->last_chain = 0;
+		tb->last_time = 0;
+		tb->first_time = tb->now;
+	}
+	return tb->data + tb->len;
+}
+
+/* A chain id in a record: a delta in the segment. Notes where the chain's records are. */
+static inline void put_chain(struct gp_rec *r, struct gp_tbuf *tb, uint32_t chain)
+{
+	gp_rec_z(r, (int64_t)chain - (int64_t)tb->last_chain);
+	tb->last_chain = chain;
+	if (chain <= SLOT_IDS) {
+		slots[chain - 1].tb = (uint16_t)(tb->idx + 1);
+		slots[chain - 1].seq = (uint16_t)tb->seq;
+	}
+}
+
+static inline void put_time(struct gp_rec *r, struct gp_tbuf *tb)
+{
+	uint64_t d = 0;
+	if (tb->now > tb->last_time) {
+		d = tb->now - tb->last_time;
+		tb->last_time = tb->now;
+	}
+	gp_rec_u(r, d);
+}
+
+/*
+ * The chain's last record may still be in another buffer: move that one to the trace first.
+ * Called holding no buffer lock. A chain is used by one thread at a time (the program hands
+ * a block over), so nobody adds to its records meanwhile.
+ */
+static void claim(const struct gp_tbuf *mine, uint32_t chain)
+{
+	if (chain == 0 || chain > SLOT_IDS || !mine)
+		return;
+	struct slot_info *s = &slots[chain - 1];
+	if (!s->tb || s->tb == mine->idx + 1 || s->tb > ntbufs)
+		return;
+	struct gp_tbuf *o = tbufs[s->tb - 1];
+	if ((uint16_t)__atomic_load_n(&o->seq, __ATOMIC_ACQUIRE) != s->seq)
+		return; /* it moved since */
+	spin_lock(&o->mu);
+	if ((uint16_t)o->seq == s->seq && o->len)
+		tb_move(o);
+	spin_unlock(&o->mu);
+}
+
+/* A new chain id for a chain begun at `origin` (buffer lock held). */
+static uint32_t chain_id_new(struct gp_tbuf *tb, uint32_t origin)
+{
+	uint32_t id = 0;
+	if (tb->nids) {
+		id = tb->ids[--tb->nids];
+	} else {
+		spin_lock(&ids_mu);
+		if (nfree)
+			id = free_ids[--nfree];
+		else if (next_id <= SLOT_IDS &&
+		         (slots || (slots = gp_imap((size_t)SLOT_IDS * sizeof *slots))))
+			id = next_id++;
+		spin_unlock(&ids_mu);
+	}
+	if (id) {
+		slots[id - 1] = (struct slot_info){ .origin = origin, .gen = gp_gen };
+		return id;
+	}
+	/* Out of slots (8M live chains): ids are never reused, and the chains' blocks keep
+	 * them in the block table, which has no room for where their records are. From now
+	 * on every record goes through the shared buffer, and this one goes now. */
+	__atomic_store_n(&tb_off, 1, __ATOMIC_RELAXED);
+	return __atomic_fetch_add(&overflow_id, 1, __ATOMIC_RELAXED);
+}
+
+/* The chain's CHAIN_END (if any) is in the buffer: its id may serve again (lock held). */
+static void chain_id_release(struct gp_tbuf *tb, uint32_t id)
+{
+	if (id > SLOT_IDS)
+		return;
+	if (tb->nids == TB_IDS) {
+		/* Ids go to everyone only once their CHAIN_END records are in the trace. */
+		tb_move(tb);
+		ids_give(tb->ids + TB_IDS / 2, TB_IDS / 2);
+		tb->nids = TB_IDS / 2;
+	}
+	tb->ids[tb->nids++] = id;
+}
+
+/* The thread exits: its records go to the trace, its buffer to the next thread. */
+static void tb_thread_exit(void)
+{
+	struct gp_tbuf *tb = gp_tls.tb;
+	gp_tls.tb_gone = 1;
+	if (!tb)
+		return;
+	spin_lock(&tb->mu);
+	tb_move(tb);
+	ids_give(tb->ids, tb->nids);
+	tb->nids = 0;
+	gp_tls.tb = NULL;
+	__atomic_store_n(&tb->used, 0, __ATOMIC_RELEASE);
+	spin_unlock(&tb->mu);
+}
+
 /* ---- trace start ---- */
 
 static size_t read_file(const char *path, char *dst, size_t cap)
@@ -467,7 +770,6 @@ static void start_trace_locked(void)
 	t0 = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
 	gp_pid = getpid();
 	buf_len = 0;
-	last_chain = 0;
 	memcpy(buf, GP_MAGIC, GP_MAGIC_LEN);
 	buf[GP_MAGIC_LEN] = GP_FORMAT_VERSION;
 	buf_len = GP_MAGIC_LEN + 1;
@@ -536,10 +838,14 @@ int gp_init(void)
 	gp_stacks_init(lo, hi);
 	buf = gp_imap(BUF_CAP);
 	spare = gp_imap(BUF_CAP); /* without it, flushes simply compress in place */
-	if (!buf) {
+	tbufs[0] = gp_ialloc(sizeof *tbufs[0]); /* the shared buffer */
+	if (!buf || !tbufs[0]) {
 		gp_fail("out of memory", ENOMEM);
 		return 0;
 	}
+	memset(tbufs[0], 0, offsetof(struct gp_tbuf, data));
+	tbufs[0]->used = 1;
+	ntbufs = 1;
 	gp_trace_lock();
 	__atomic_store_n(&gp_state, GP_STATE_ON, __ATOMIC_RELEASE);
 	start_trace_locked();
@@ -549,20 +855,24 @@ int gp_init(void)
 
 /* ---- fork ---- */
 
-/* Lock order, everywhere: trace lock, writer lock, threads_mu, block shards, ialloc (a flush
- * sums the threads' counts under the trace lock, then hands the buffer to the writer). */
+/* Lock order, everywhere: a thread buffer's lock, trace lock, writer lock, threads_mu, block
+ * shards, free ids, ialloc (a flush sums the threads' counts under the trace lock, then
+ * hands the buffer to the writer). Buffer locks are not taken for fork: the child starts
+ * every buffer afresh. */
 static void fork_prepare(void)
 {
 	gp_trace_lock();
 	writer_lock(); /* no compression half done in the child's copy */
 	pthread_mutex_lock(&threads_mu);
 	gp_blocks_lock_all();
+	spin_lock(&ids_mu);
 	gp_ialloc_lock();
 }
 
 static void fork_parent(void)
 {
 	gp_ialloc_unlock();
+	spin_unlock(&ids_mu);
 	gp_blocks_unlock_all();
 	pthread_mutex_unlock(&threads_mu);
 	writer_unlock();
@@ -580,9 +890,14 @@ static void new_trace_locked(void)
 	out_fd = -1;
 	n_allocs = n_frees = n_failed = n_steps = n_chains = 0;
 	pthread_mutex_lock(&threads_mu);
-	for (unsigned i = 0; i < nthreads; i++) /* a new trace counts from zero */
-		__atomic_store_n(&threads[i]->allocs, 0, __ATOMIC_RELAXED),
-		__atomic_store_n(&threads[i]->frees, 0, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < nthreads; i++) { /* a new trace counts from zero */
+		struct gp_tls *t = threads[i];
+		__atomic_store_n(&t->allocs, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->frees, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->steps, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->chains, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&t->failed, 0, __ATOMIC_RELAXED);
+	}
 	pthread_mutex_unlock(&threads_mu);
 	gp_gen++;
 	gp_stacks_new_trace();
@@ -598,7 +913,24 @@ static void fork_child(void)
 	if (gp_tls.reg > 0)
 		threads[nthreads++] = &gp_tls;
 	gp_ialloc_unlock();
+	ids_mu = 0;
 	gp_blocks_unlock_all();
+	gp_tls.tnum = 0;
+	/* The buffers hold the parent's records, and the other threads are gone: their
+	 * buffers are free, and so are the ids they kept. */
+	for (uint32_t i = 0; i < ntbufs; i++) {
+		struct gp_tbuf *t = tbufs[i];
+		t->mu = 0;
+		t->len = 0;
+		t->seq++;
+		if (i && t != gp_tls.tb) {
+			ids_give(t->ids, t->nids);
+			t->nids = 0;
+			t->used = 0;
+		}
+	}
+	if (gp_tls.tb)
+		gp_tls.tb->tnum = tnum();
 	trace_mu = 0; /* the forking thread held it across fork() */
 	writer_mu = 0;
 	if (pending) { /* the parent's records: not ours to write */
@@ -606,7 +938,6 @@ static void fork_child(void)
 			spare = pending;
 		pending = NULL;
 	}
-	gp_tls.tnum = 0;
 	gp_trace_lock();
 	if (gp_state == GP_STATE_ON)
 		new_trace_locked();
@@ -634,8 +965,26 @@ void gp_init_late(void)
 
 void gp_finish(int reason)
 {
+	/* Inside the profiler (a signal handler calling _exit or exec): the locks may be ours,
+	 * so the trace stays cut short rather than the process hanging. */
+	if (gp_tls.busy)
+		return;
 	gp_trace_lock();
-	if (gp_state == GP_STATE_ON && getpid() == gp_pid) {
+	int mine = gp_state == GP_STATE_ON && getpid() == gp_pid;
+	if (mine) /* no more records: the buffers can be emptied for good */
+		finishing = 1;
+	gp_trace_unlock();
+	for (uint32_t i = 0; mine && i < ntbufs; i++) {
+		struct gp_tbuf *t = tbufs[i];
+		spin_lock(&t->mu);
+		gp_trace_lock();
+		tb_move_locked(t);
+		gp_trace_unlock();
+		spin_unlock(&t->mu);
+	}
+	gp_trace_lock();
+	finishing = 0;
+	if (mine && gp_state == GP_STATE_ON) {
 		late_done = 1;
 		uint8_t *p = gp_trace_reserve(GP_REC_HEADER + 2 * GP_VARINT_MAX);
 		if (p) {
@@ -670,13 +1019,6 @@ void gp_restart_after_exec(void)
 }
 
 /* ---- the events ---- */
-
-static inline uint32_t tnum(void)
-{
-	if (!gp_tls.tnum)
-		gp_tls.tnum = __atomic_add_fetch(&next_tnum, 1, __ATOMIC_RELAXED);
-	return gp_tls.tnum;
-}
 
 void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
@@ -737,127 +1079,123 @@ static int block_read(uint64_t p, uint32_t e, int take, struct gp_block *b)
 	return 1;
 }
 
-/* A new chain id (trace lock held), with its origin noted. */
-static uint32_t new_chain_id_locked(uint32_t origin)
-{
-	uint32_t id;
-	if (nfree)
-		id = free_ids[--nfree];
-	else if (next_id <= SLOT_IDS && (slots || (slots = gp_imap((size_t)SLOT_IDS * sizeof *slots))))
-		id = next_id++;
-	else
-		return overflow_id++;
-	slots[id - 1] = (struct slot_info){ origin, gp_gen };
-	return id;
-}
-
-/* The chain's CHAIN_END was written: its id may serve again (trace lock held). */
-static void release_chain_id_locked(uint32_t id)
-{
-	if (id > SLOT_IDS)
-		return;
-	if (nfree == capfree) {
-		uint32_t cap = capfree ? capfree * 2 : 4096;
-		uint32_t *f = gp_ialloc(cap * sizeof *f);
-		if (!f)
-			return; /* the id is simply not reused */
-		if (free_ids)
-			memcpy(f, free_ids, nfree * sizeof *f);
-		gp_ifree(free_ids);
-		free_ids = f;
-		capfree = cap;
-	}
-	free_ids[nfree++] = id;
-}
-
 /* Is chain `b` (a chain block) one of this trace's? */
 static inline int chain_ours(const struct gp_block *b)
 {
 	return b->gen == gp_gen;
 }
 
-static void end_chain_locked(const struct gp_block *b)
+/* Write the CHAIN_END of chain block `b` (if it is this trace's) and free its id. */
+static void end_chain_in(struct gp_tbuf *tb, const struct gp_block *b)
 {
-	if (!chain_ours(b)) { /* began in the parent's trace (before fork): not in ours */
-		release_chain_id_locked(b->ref);
-		return;
-	}
-	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + GP_VARINT_MAX);
-	if (p) {
+	if (chain_ours(b)) { /* else it began in the parent's trace (before fork) */
 		struct gp_rec r;
-		gp_rec_begin(&r, p);
-		put_chain(&r, b->ref);
-		gp_trace_commit(gp_rec_end(&r, GP_TAG_CHAIN_END));
+		gp_rec_begin_small(&r, tb_room(tb, GP_REC_HEADER + GP_VARINT_MAX));
+		put_chain(&r, tb, b->ref);
+		tb->len += gp_rec_end(&r, GP_TAG_CHAIN_END);
 	}
-	release_chain_id_locked(b->ref);
+	chain_id_release(tb, b->ref);
 }
 
 static void end_chain(const struct gp_block *b)
 {
-	gp_trace_lock();
-	end_chain_locked(b);
-	gp_trace_unlock();
+	struct gp_tbuf *tb = tb_get();
+	claim(tb, b->ref);
+	if (!tb_enter(tb))
+		return;
+	end_chain_in(tb, b);
+	tb_leave(tb);
 }
 
-/* The origin stack id of a block about to start a chain (trace lock held). */
-static uint32_t origin_of_locked(const struct gp_block *b)
+/* The origin stack id of a block about to start a chain (no lock held). */
+static uint32_t origin_of(const struct gp_block *b)
 {
-	if (b->kind != GP_BLOCK_ORIGIN) /* a chain of the other kind, or of before fork */
-		return b->origin ? gp_stack_intern_id_locked(b->origin) : 0;
+	uint32_t origin;
+	if (b->kind != GP_BLOCK_ORIGIN) { /* a chain of the other kind, or of before fork */
+		if (!b->origin || chain_ours(b))
+			return b->origin; /* written in this trace when its chain began */
+		gp_trace_lock();
+		origin = gp_stack_intern_id_locked(b->origin);
+		gp_trace_unlock();
+		return origin;
+	}
 	if (b->ref & ORIGIN_CALLSITE) {
 		uint32_t cs = b->ref & ~ORIGIN_CALLSITE;
 		if (cs == GP_CALLSITE_NONE)
 			return 0;
 		uint64_t ra = gp_callsite_heat(cs);
-		return gp_stack_intern_locked(&ra, 1);
+		return gp_stack_intern(&ra, 1);
 	}
-	uint32_t origin = gp_stack_intern_id_locked(b->ref);
+	gp_trace_lock();
+	origin = gp_stack_intern_id_locked(b->ref);
 	gp_callsite_chain(gp_stack_first(origin));
+	gp_trace_unlock();
 	return origin;
 }
 
-/* Write a CHAIN record for a new chain (trace lock held). @return its id, and its origin's
- * stack id in *origin_out. */
-static uint32_t begin_chain_locked(const struct gp_block *b, unsigned kind, uint32_t *origin_out)
+/* Write a CHAIN record for a new chain of block `b` (lock held). @return its id. */
+static uint32_t begin_chain_in(struct gp_tbuf *tb, const struct gp_block *b, unsigned kind,
+                               uint32_t origin)
 {
-	uint32_t origin = origin_of_locked(b);
-	uint32_t chain = new_chain_id_locked(origin);
-	*origin_out = origin;
-	uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 5 * GP_VARINT_MAX);
-	if (rp) {
-		struct gp_rec rec;
-		gp_rec_begin_small(&rec, rp);
-		put_chain(&rec, chain);
-		gp_rec_u(&rec, origin);
-		gp_rec_u(&rec, b->size);
-		gp_rec_u(&rec, gp_now());
-		if (kind != GP_CHAIN_REALLOC)
-			gp_rec_u(&rec, kind);
-		gp_trace_commit(gp_rec_end(&rec, GP_TAG_CHAIN));
-	}
+	uint32_t chain = chain_id_new(tb, origin);
+	struct gp_rec rec;
+	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 5 * GP_VARINT_MAX));
+	put_chain(&rec, tb, chain);
+	gp_rec_u(&rec, origin);
+	gp_rec_u(&rec, b->size);
+	put_time(&rec, tb);
+	if (kind != GP_CHAIN_REALLOC)
+		gp_rec_u(&rec, kind);
+	tb->len += gp_rec_end(&rec, GP_TAG_CHAIN);
 	return chain;
 }
 
-static void put_step_locked(uint32_t chain, uint32_t sid, uint64_t old, uint64_t n,
-                            unsigned flags, const uint64_t *copied)
+static void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32_t sid, uint64_t old,
+                        uint64_t n, unsigned flags, const uint64_t *copied)
 {
-	uint8_t *rp = gp_trace_reserve(GP_REC_HEADER + 8 * GP_VARINT_MAX);
-	if (!rp)
-		return;
 	struct gp_rec rec;
-	uint64_t now = gp_now();
-	gp_rec_begin_small(&rec, rp); /* 8 varints at most */
-	put_chain(&rec, chain);
+	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 6 * GP_VARINT_MAX));
+	put_chain(&rec, tb, chain);
 	gp_rec_u(&rec, sid);
 	gp_rec_z(&rec, (int64_t)(n - old));
 	gp_rec_u(&rec, flags);
-	gp_rec_u(&rec, now);
-	gp_rec_u(&rec, tnum());
+	put_time(&rec, tb);
 	if (copied)
 		gp_rec_u(&rec, *copied);
-	gp_trace_commit(gp_rec_end(&rec, GP_TAG_STEP));
-	if (now - last_flush > FLUSH_EVERY)
-		flush_locked(0);
+	tb->len += gp_rec_end(&rec, GP_TAG_STEP);
+}
+
+/*
+ * A step of block `b` (now `n` bytes) by the call whose stack is `sr`: of its chain of `kind`
+ * if it has one of this trace, else of a new one (ending a chain of the other kind).
+ * @return the chain id and its origin in *origin, or 0 if tracing stopped.
+ */
+static uint32_t record_step(const struct gp_block *b, unsigned kind, struct gp_stack_ref *sr,
+                            uint64_t n, unsigned flags, const uint64_t *copied,
+                            uint32_t *origin)
+{
+	uint32_t bkind = kind == GP_CHAIN_REALLOC ? GP_BLOCK_CHAIN : GP_BLOCK_RCHAIN;
+	int cont = b->kind == bkind && chain_ours(b);
+	uint32_t sid = gp_stack_ref_id(sr);
+	*origin = cont ? b->origin : origin_of(b);
+	struct gp_tbuf *tb = tb_get();
+	if (b->kind != GP_BLOCK_ORIGIN)
+		claim(tb, b->ref);
+	if (!tb_enter(tb))
+		return 0;
+	uint32_t chain;
+	if (cont) {
+		chain = b->ref;
+	} else {
+		if (b->kind != GP_BLOCK_ORIGIN) /* a chain of the other kind, or a parent's */
+			end_chain_in(tb, b);
+		chain = begin_chain_in(tb, b, kind, *origin);
+	}
+	put_step_in(tb, chain, sid, b->size, n, flags, copied);
+	tb_leave(tb);
+	if (!cont && kind == GP_CHAIN_REALLOC)
+		COUNT(chains);
+	return chain;
 }
 
 /*
@@ -998,19 +1336,11 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 	t->rq = 0;
 	struct gp_stack_ref sr;
 	gp_stack_get(ra, cfa, gp_depth, &sr);
-	gp_trace_lock();
-	uint32_t chain, origin;
-	if (b->kind == GP_BLOCK_RCHAIN && chain_ours(b)) {
-		chain = b->ref;
-		origin = b->origin;
-	} else {
-		if (b->kind != GP_BLOCK_ORIGIN) /* a realloc chain (or a parent's) ends here */
-			end_chain_locked(b);
-		chain = begin_chain_locked(b, GP_CHAIN_RELOCATION, &origin);
-	}
-	uint32_t sid = gp_stack_ref_id_locked(&sr);
-	put_step_locked(chain, sid, oldsize, qsize, GP_STEP_MOVED, &copied);
-	gp_trace_unlock();
+	uint32_t origin;
+	uint32_t chain = record_step(b, GP_CHAIN_RELOCATION, &sr, qsize, GP_STEP_MOVED, &copied,
+	                             &origin);
+	if (!chain)
+		return 0; /* tracing stopped */
 	/* The new block carries the chain on, instead of whatever it had as a plain block. */
 	chain_block(q, qsize, chain, GP_BLOCK_RCHAIN, origin, !!(qe & GP_SH_SIDE));
 	return 1;
@@ -1021,11 +1351,26 @@ void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 	uint64_t old = (uint64_t)p;
 	uint32_t *sh = gp_shadow_find(old);
 	uint32_t e = sh ? *sh : 0;
-	struct gp_block b;
-	int have = block_read(old, e, 1, &b);
 	struct gp_tls *t = &gp_tls;
 	if (old == t->rq) /* the watched block itself goes away */
 		t->rq = 0, t->nrecs = 0;
+	if (!(e & (GP_SH_SIDE | GP_SH_CHAIN))) {
+		/* The common case, a plain block (or one never seen): nothing to record unless it
+		 * is the smaller source of a relocation into the watched block. */
+		int maybe = 0;
+		if ((e & GP_SH_KNOWN) && t->rq && (t->nrecs || t->frees_since == 0)) {
+			uint64_t size = gp_usable(p) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
+			maybe = size && t->rqsize > size;
+		}
+		if (!maybe) {
+			t->frees_since++;
+			if (e)
+				*sh = 0;
+			return;
+		}
+	}
+	struct gp_block b;
+	int have = block_read(old, e, 1, &b);
 	int reloc = have && t->rq && (t->nrecs || t->frees_since == 0) &&
 	            gp_state == GP_STATE_ON && relocation(old, &b, ra, cfa);
 	t->frees_since++;
@@ -1059,31 +1404,17 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
                     uint64_t cfa)
 {
 	if (!q) { /* failed: the block and its chain go on unchanged */
-		add(&n_failed); /* its entries were left as they were */
+		COUNT(failed); /* its entries were left as they were */
 		return;
 	}
-	add(&n_steps);
+	COUNT(steps);
 	struct gp_stack_ref sr;
 	gp_stack_get(ra, cfa, gp_depth, &sr);
-	uint64_t old = r->b.size;
 	unsigned flags = 0;
 	if (q != p)
 		flags = GP_STEP_MOVED | (r->mmapped ? GP_STEP_REMAP : 0);
-
-	gp_trace_lock();
-	uint32_t chain, origin;
-	if (r->b.kind == GP_BLOCK_CHAIN && chain_ours(&r->b)) {
-		chain = r->b.ref;
-		origin = r->b.origin;
-	} else {
-		if (r->b.kind != GP_BLOCK_ORIGIN) /* a relocation chain, or a parent's chain */
-			end_chain_locked(&r->b);
-		chain = begin_chain_locked(&r->b, GP_CHAIN_REALLOC, &origin);
-		add(&n_chains);
-	}
-	uint32_t sid = gp_stack_ref_id_locked(&sr);
-	put_step_locked(chain, sid, old, n, flags, NULL);
-	gp_trace_unlock();
+	uint32_t origin;
+	uint32_t chain = record_step(&r->b, GP_CHAIN_REALLOC, &sr, n, flags, NULL, &origin);
 	int side = r->side;
 	if (q != p) {
 		/* glibc freed p: forget it, unless it was handed out again meanwhile (then its
@@ -1095,6 +1426,14 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 		if (side)
 			gp_blocks_drop(&r->b);
 		side = 0;
+	}
+	if (!chain) { /* tracing stopped: q is just a block we know nothing of */
+		uint32_t *sh = gp_shadow_find((uint64_t)q);
+		if (side)
+			gp_blocks_drop(&r->b);
+		if (sh)
+			*sh = 0;
+		return;
 	}
 	chain_block((uint64_t)q, n, chain, GP_BLOCK_CHAIN, origin, side);
 }

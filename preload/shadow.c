@@ -5,12 +5,13 @@
 
 #include <sys/mman.h>
 
-#define GRANULE_SHIFT 5
-#define LEAF_SHIFT 26                          /* one leaf per 64 MiB of address space */
-#define LEAF_ENTRIES (1u << (LEAF_SHIFT - GRANULE_SHIFT))
-#define TOP_ENTRIES (1u << (48 - LEAF_SHIFT))  /* user space is below 2^47 */
+#define GRANULE_SHIFT GP_SH_GRANULE_SHIFT
+#define LEAF_SHIFT GP_SH_LEAF_SHIFT
+#define LEAF_ENTRIES GP_SH_LEAF_ENTRIES
+#define TOP_ENTRIES GP_SH_TOP_ENTRIES
 
-static uint32_t **top; /* TOP_ENTRIES leaf pointers, reserved lazily */
+uint32_t **gp_shadow_top;
+#define top gp_shadow_top
 
 static void *reserve(uint64_t bytes)
 {
@@ -36,7 +37,7 @@ static uint32_t **get_top(void)
 	return t;
 }
 
-uint32_t *gp_shadow_slot(uint64_t p)
+uint32_t *gp_shadow_slot_slow(uint64_t p)
 {
 	uint32_t **t = get_top();
 	if (!t || (p >> LEAF_SHIFT) >= TOP_ENTRIES)
@@ -55,19 +56,4 @@ uint32_t *gp_shadow_slot(uint64_t p)
 		}
 	}
 	return &leaf[(p >> GRANULE_SHIFT) & (LEAF_ENTRIES - 1)];
-}
-
-uint32_t *gp_shadow_find(uint64_t p)
-{
-	uint32_t **t = __atomic_load_n(&top, __ATOMIC_ACQUIRE);
-	if (!t || (p >> LEAF_SHIFT) >= TOP_ENTRIES)
-		return NULL;
-	uint32_t *leaf = __atomic_load_n(&t[p >> LEAF_SHIFT], __ATOMIC_ACQUIRE);
-	return leaf ? &leaf[(p >> GRANULE_SHIFT) & (LEAF_ENTRIES - 1)] : NULL;
-}
-
-uint32_t gp_shadow_get(uint64_t p)
-{
-	uint32_t *e = gp_shadow_find(p);
-	return e ? *e : 0;
 }

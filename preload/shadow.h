@@ -18,6 +18,7 @@
 #ifndef GP_SHADOW_H
 #define GP_SHADOW_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define GP_SH_SIDE        0x80000000u /* details in the block table */
@@ -29,13 +30,40 @@
 #define GP_SH_RELOC       0x00800000u /* chain block: a relocation chain */
 #define GP_SH_SLOT_MASK   0x007fffffu /* chain block: chain id - 1 */
 
-/* @return a pointer to the entry of block `p`, or NULL if out of memory. */
-uint32_t *gp_shadow_slot(uint64_t p);
-/* @return the entry of block `p`, 0 if none was ever written. */
-uint32_t gp_shadow_get(uint64_t p);
+#define GP_SH_GRANULE_SHIFT 5
+#define GP_SH_LEAF_SHIFT 26 /* one leaf per 64 MiB of address space */
+#define GP_SH_LEAF_ENTRIES (1u << (GP_SH_LEAF_SHIFT - GP_SH_GRANULE_SHIFT))
+#define GP_SH_TOP_ENTRIES (1u << (48 - GP_SH_LEAF_SHIFT)) /* user space is below 2^47 */
+
+extern uint32_t **gp_shadow_top; /* GP_SH_TOP_ENTRIES leaf pointers, reserved lazily */
+
 /* @return a pointer to the entry of block `p` if its part of the shadow exists, else NULL
  * (never allocates). */
-uint32_t *gp_shadow_find(uint64_t p);
+static inline uint32_t *gp_shadow_find(uint64_t p)
+{
+	uint32_t **t = __atomic_load_n(&gp_shadow_top, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(!t || (p >> GP_SH_LEAF_SHIFT) >= GP_SH_TOP_ENTRIES, 0))
+		return NULL;
+	uint32_t *leaf = __atomic_load_n(&t[p >> GP_SH_LEAF_SHIFT], __ATOMIC_ACQUIRE);
+	return leaf ? &leaf[(p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1)] : NULL;
+}
+
+/* The same, reserving that part of the shadow first if needed. */
+uint32_t *gp_shadow_slot_slow(uint64_t p);
+
+/* @return a pointer to the entry of block `p`, or NULL if out of memory. */
+static inline uint32_t *gp_shadow_slot(uint64_t p)
+{
+	uint32_t *e = gp_shadow_find(p);
+	return __builtin_expect(e != NULL, 1) ? e : gp_shadow_slot_slow(p);
+}
+
+/* @return the entry of block `p`, 0 if none was ever written. */
+static inline uint32_t gp_shadow_get(uint64_t p)
+{
+	uint32_t *e = gp_shadow_find(p);
+	return e ? *e : 0;
+}
 
 /* glibc's usable size of an allocated block, read from its chunk header. */
 static inline uint64_t gp_usable(const void *p)

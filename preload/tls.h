@@ -6,6 +6,8 @@
 
 #define GP_RELOC_RECS 6
 
+struct gp_tbuf;
+
 /* Copies into the watched block, merged by translation: element-wise moves of one old block
  * (same dst - src) make one record however many calls they take. */
 struct gp_copy_rec {
@@ -18,8 +20,11 @@ struct gp_copy_rec {
 struct gp_tls {
 	int busy;      /* inside the profiler: nested allocator calls go straight through */
 	uint32_t tnum; /* small thread number for STEP records, 0 = not assigned yet */
-	uint64_t allocs, frees; /* this thread's counts while reg > 0 (summed at flush) */
+	/* This thread's counts while reg > 0 (summed at flush). */
+	uint64_t allocs, frees, steps, chains, failed;
 	int reg;                /* 0: not yet registered, 1: registered, -1: use the globals */
+	struct gp_tbuf *tb;     /* this thread's own buffer of chain records (collector.c) */
+	int tb_gone;            /* the thread is exiting: it writes to the shared buffer */
 	/* Relocation watch: the block this thread allocated last, and the copies made into it
 	 * since (memcpy/memmove). If the thread then frees a smaller block those copies came
 	 * from, the data moved house: a relocation step (malloc + copy + free growth). */
