@@ -250,7 +250,7 @@ uint32_t gp_stack_intern_id_locked(uint32_t id)
 
 /* ---- the per-thread unwind cache ---- */
 
-#define UCACHE 16
+#define UCACHE 64
 struct ucache_ent {
 	uint64_t ra, cfa;
 	unsigned depth;
@@ -297,23 +297,41 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 	r->ra = ra;
 	r->cfa = cfa;
 	r->depth = depth;
+	if (!ucache) {
+		/* Per-thread memory, released when the thread exits: a few KiB. */
+		char *c = gp_ialloc(UCACHE * ent_size(gp_depth));
+		if (c) {
+			memset(c, 0, UCACHE * ent_size(gp_depth));
+			ucache_depth = gp_depth;
+			ucache = c;
+		}
+	}
 	struct ucache_ent *e = ucache_slot(ra, cfa);
-	if (e && e->s && e->ra == ra && e->cfa == cfa && e->depth == depth) {
+	int again = 0; /* this call was seen before: worth finding the slots */
+	if (e && e->ra == ra && e->cfa == cfa && e->depth == depth) {
 		struct stack *st = e->s;
 		unsigned i = 0;
-		for (; i < st->n; i++)
+		for (; st && i < st->n; i++)
 			if (*(const volatile uint64_t *)e->slots[i] != st->ips[i])
 				break;
-		if (i >= st->n) {
+		if (st && i >= st->n) {
 			r->s = st;
 			return;
 		}
+		again = 1;
+	} else if (e) {
+		/* First time here (as far as the cache knows): finding the slots costs more than
+		 * unwinding, so only note the call; the next one like it is made cacheable. */
+		e->ra = ra;
+		e->cfa = cfa;
+		e->depth = depth;
+		e->s = NULL;
 	}
 	/* Unwind with libunwind's fast path (its own per-thread cache of frame layouts; the
 	 * general unw_step path blocks signals with two syscalls per lookup). */
 	unsigned n = gp_stack_capture(r->ips, depth);
 	r->n = n;
-	if (!n || r->ips[0] != ra)
+	if (!n || r->ips[0] != ra || !again)
 		return;
 	/* Find where each return address sits: the first word holding it above the previous
 	 * one. Return addresses are pushed by the calls themselves, and a live frame holding a
@@ -324,8 +342,18 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 	r->slots[0] = cfa - 8;
 	if (*(const uint64_t *)r->slots[0] != ra)
 		return;
+	/* The same call seen before from other callers: the frames mostly sit where they sat
+	 * then, so the slots found then are tried first. */
+	unsigned nhint = e->s ? e->s->n : 0;
 	for (unsigned i = 1; i < n; i++) {
 		const uint64_t *w = (const uint64_t *)r->slots[i - 1] + 1;
+		if (i < nhint) {
+			uint64_t h = e->slots[i];
+			if (h >= (uint64_t)w && h < top && *(const uint64_t *)h == r->ips[i]) {
+				r->slots[i] = h;
+				continue;
+			}
+		}
 		const uint64_t *end = w + (256u << 10) / sizeof *w;
 		if ((uint64_t)end > top)
 			end = (const uint64_t *)top;
@@ -349,14 +377,7 @@ static void ucache_put(struct gp_stack_ref *r, struct stack *st)
 {
 	if (!r->cacheable || st->n < 1)
 		return;
-	if (!ucache) {
-		/* Per-thread memory that is never given back: a few KiB per thread. */
-		ucache = gp_ialloc(UCACHE * ent_size(gp_depth));
-		if (!ucache)
-			return;
-		ucache_depth = gp_depth;
-	}
-	if (st->n > ucache_depth)
+	if (!ucache || st->n > ucache_depth)
 		return;
 	struct ucache_ent *e = ucache_slot(r->ra, r->cfa);
 	e->ra = r->ra;
@@ -416,6 +437,8 @@ static __thread struct {
 	uint32_t i;
 } cs_tcache[CS_TCACHE] __attribute__((tls_model("initial-exec")));
 
+static __thread unsigned cs_tick __attribute__((tls_model("initial-exec")));
+
 uint32_t gp_callsite(uint64_t ra, int *hot)
 {
 	*hot = 0;
@@ -455,8 +478,16 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 				}
 				return i;
 			}
-			uint64_t n = ++c->allocs;
-			*hot = n < 256 || ((n & 15) == 0 && (uint64_t)c->chains * 16 >= n);
+			/* Counted one in 16 per thread once the call site is known: threads
+			 * allocating at the same place write its cache line rarely. */
+			uint64_t n = c->allocs;
+			if (n < 256) {
+				c->allocs = n + 1;
+				*hot = 1;
+			} else if ((++cs_tick & 15) == 0) {
+				c->allocs = n + 16;
+				*hot = (uint64_t)c->chains * 16 >= n;
+			}
 			return i;
 		}
 		if (cur == 0) {
