@@ -52,11 +52,13 @@ static uint64_t t0;
  * this trace generation (a fork child inherits its parent's blocks, not its chains).
  */
 #define SLOT_IDS GP_SH_SLOT_MASK
-struct slot_info {
-	uint32_t origin, gen;
-	uint16_t tb;  /* the buffer its last record went to (index + 1; 0: none) */
-	uint16_t seq; /* ... and that buffer's seq then (low bits: a match may be stale) */
+struct slot_info { /* 8 bytes: a million live chains take 8 MiB */
+	uint32_t origin;
+	uint16_t gen;   /* low bits of the trace generation */
+	uint16_t where; /* (buffer its last record went to: index + 1, 0 for none) << 4 | the low
+	                 * 4 bits of that buffer's seq then (a match may be stale: harmless) */
 };
+#define WHERE(tb) ((uint16_t)(((tb)->idx + 1) << 4 | ((tb)->seq & 15)))
 static struct slot_info *slots;
 static uint32_t next_tnum;
 static int fail_reported;
@@ -474,7 +476,7 @@ void gp_trace_commit(size_t n) { buf_len += n; }
  */
 #define TB_CAP (16u << 10)
 #define TB_IDS 256
-#define MAX_TB 4096
+#define MAX_TB 4095 /* index + 1 fits 12 bits (struct slot_info) */
 
 struct gp_tbuf {
 	volatile int mu;
@@ -649,8 +651,7 @@ static inline void put_chain(struct gp_rec *r, struct gp_tbuf *tb, uint32_t chai
 	gp_rec_z(r, (int64_t)chain - (int64_t)tb->last_chain);
 	tb->last_chain = chain;
 	if (chain <= SLOT_IDS) {
-		slots[chain - 1].tb = (uint16_t)(tb->idx + 1);
-		slots[chain - 1].seq = (uint16_t)tb->seq;
+		slots[chain - 1].where = WHERE(tb);
 	}
 }
 
@@ -674,13 +675,14 @@ static void claim(const struct gp_tbuf *mine, uint32_t chain)
 	if (chain == 0 || chain > SLOT_IDS || !mine)
 		return;
 	struct slot_info *s = &slots[chain - 1];
-	if (!s->tb || s->tb == mine->idx + 1 || s->tb > ntbufs)
+	uint32_t where = s->where, t = where >> 4;
+	if (!t || t == mine->idx + 1 || t > ntbufs)
 		return;
-	struct gp_tbuf *o = tbufs[s->tb - 1];
-	if ((uint16_t)__atomic_load_n(&o->seq, __ATOMIC_ACQUIRE) != s->seq)
+	struct gp_tbuf *o = tbufs[t - 1];
+	if ((__atomic_load_n(&o->seq, __ATOMIC_ACQUIRE) & 15) != (where & 15))
 		return; /* it moved since */
 	spin_lock(&o->mu);
-	if ((uint16_t)o->seq == s->seq && o->len)
+	if ((o->seq & 15) == (where & 15) && o->len)
 		tb_move(o);
 	spin_unlock(&o->mu);
 }
@@ -1031,21 +1033,20 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 	uint32_t cs = gp_callsite(ra, &hot);
 	uint32_t *sh = gp_shadow_slot((uint64_t)p);
 	uint64_t slack = gp_usable(p) - size;
-	if (!hot && sh && slack <= GP_SH_SLACK_MAX) {
-		/* The common case: four bytes in the shadow, no lock, no hashing. */
-		uint32_t csf = cs == GP_CALLSITE_NONE ? 0 : cs + 1;
-		*sh = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | csf;
-		return;
-	}
-	struct gp_block b = { .ptr = (uint64_t)p, .size = size, .ref = ORIGIN_CALLSITE | cs,
-	                      .kind = GP_BLOCK_ORIGIN };
+	uint32_t id = 0;
 	if (hot) {
 		struct gp_stack_ref sr;
 		gp_stack_get(ra, cfa, gp_depth < GP_ORIGIN_DEPTH ? gp_depth : GP_ORIGIN_DEPTH, &sr);
-		uint32_t id = gp_stack_ref_id(&sr);
-		if (id)
-			b.ref = id;
+		id = gp_stack_ref_id(&sr);
 	}
+	if (sh && slack <= GP_SH_SLACK_MAX && id <= GP_SH_STACK_MAX) {
+		/* The common case: four bytes in the shadow, no lock, no hashing. */
+		uint32_t payload = id ? GP_SH_STACK | id : cs == GP_CALLSITE_NONE ? 0 : cs + 1;
+		*sh = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | payload;
+		return;
+	}
+	struct gp_block b = { .ptr = (uint64_t)p, .size = size,
+	                      .ref = id ? id : ORIGIN_CALLSITE | cs, .kind = GP_BLOCK_ORIGIN };
 	if (!sh || gp_blocks_put(&b)) {
 		gp_fail("out of memory for the block table", ENOMEM);
 		return;
@@ -1072,8 +1073,11 @@ static int block_read(uint64_t p, uint32_t e, int take, struct gp_block *b)
 		b->origin = slots[slot].origin;
 		b->gen = slots[slot].gen;
 	} else {
-		uint32_t csf = e & GP_SH_PAYLOAD;
-		b->ref = ORIGIN_CALLSITE | (csf ? csf - 1 : GP_CALLSITE_NONE);
+		uint32_t payload = e & GP_SH_PAYLOAD;
+		if (payload & GP_SH_STACK)
+			b->ref = payload & GP_SH_STACK_MAX;
+		else
+			b->ref = ORIGIN_CALLSITE | (payload ? payload - 1 : GP_CALLSITE_NONE);
 		b->kind = GP_BLOCK_ORIGIN;
 	}
 	return 1;
@@ -1082,7 +1086,7 @@ static int block_read(uint64_t p, uint32_t e, int take, struct gp_block *b)
 /* Is chain `b` (a chain block) one of this trace's? */
 static inline int chain_ours(const struct gp_block *b)
 {
-	return b->gen == gp_gen;
+	return (uint16_t)b->gen == (uint16_t)gp_gen;
 }
 
 /* Write the CHAIN_END of chain block `b` (if it is this trace's) and free its id. */

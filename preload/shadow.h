@@ -9,11 +9,12 @@
  *
  * The size is kept as the slack between glibc's usable size (from the chunk header) and the
  * requested size (at most 31 for heap chunks), beside the call site of a plain block or the
- * id of a chain block (chain ids are recycled slots, see collector.c). Blocks whose details
- * do not fit (captured origin stacks, mmapped chunks' larger slack, chain ids past the slots)
- * are marked SIDE and live in the block table (blocks.h) instead.
+ * id of a chain block (chain ids are recycled slots, see collector.c), or the id of a plain
+ * block's captured origin stack. Blocks whose details do not fit (mmapped chunks' larger
+ * slack, chain ids past the slots, stack ids past 2^23) are marked SIDE and live in the
+ * block table (blocks.h) instead.
  *
- * Entries are never cleared on free: the next allocation at that address overwrites them.
+ * An entry is cleared when its block is freed (or moved by realloc).
  */
 #ifndef GP_SHADOW_H
 #define GP_SHADOW_H
@@ -26,7 +27,9 @@
 #define GP_SH_CHAIN       0x20000000u /* ... and in a chain: the payload is its slot */
 #define GP_SH_SLACK_SHIFT 24          /* bits 24..28: usable size - requested size */
 #define GP_SH_SLACK_MAX   31u
-#define GP_SH_PAYLOAD     0x00ffffffu /* plain block: call site index + 1 (0 = none) */
+#define GP_SH_PAYLOAD     0x00ffffffu /* plain block: call site index + 1 (0 = none), */
+#define GP_SH_STACK       0x00800000u /* ... or this bit and its captured origin stack's id */
+#define GP_SH_STACK_MAX   0x007fffffu
 #define GP_SH_RELOC       0x00800000u /* chain block: a relocation chain */
 #define GP_SH_SLOT_MASK   0x007fffffu /* chain block: chain id - 1 */
 

@@ -265,12 +265,31 @@ static inline size_t ent_size(unsigned depth)
 	return sizeof(struct ucache_ent) + depth * sizeof(uint64_t);
 }
 
-static inline struct ucache_ent *ucache_slot(uint64_t ra, uint64_t cfa)
+/* The cache is set-associative: the same call (ra, cfa) made from different callers keeps
+ * up to UCACHE_WAYS stacks. */
+#define UCACHE_WAYS 4
+#define UCACHE_SETS (UCACHE / UCACHE_WAYS)
+static __thread uint8_t ucache_next[UCACHE_SETS] __attribute__((tls_model("initial-exec")));
+
+static inline unsigned ucache_set(uint64_t ra, uint64_t cfa)
 {
-	if (!ucache)
-		return NULL;
-	unsigned i = (unsigned)(mix(ra ^ (cfa * 0x9E3779B97F4A7C15ull)) % UCACHE);
-	return (struct ucache_ent *)(ucache + i * ent_size(ucache_depth));
+	return (unsigned)(mix(ra ^ (cfa * 0x9E3779B97F4A7C15ull)) % UCACHE_SETS);
+}
+
+static inline struct ucache_ent *ucache_ent(unsigned set, unsigned way)
+{
+	return (struct ucache_ent *)(ucache + (set * UCACHE_WAYS + way) * ent_size(ucache_depth));
+}
+
+/* The entry to replace in a set: one only noting this call, else the next in turn. */
+static struct ucache_ent *ucache_victim(unsigned set, uint64_t ra, uint64_t cfa)
+{
+	for (unsigned w = 0; w < UCACHE_WAYS; w++) {
+		struct ucache_ent *e = ucache_ent(set, w);
+		if (!e->s && e->ra == ra && e->cfa == cfa)
+			return e;
+	}
+	return ucache_ent(set, ucache_next[set]++ % UCACHE_WAYS);
 }
 
 extern void *__libc_stack_end;
@@ -306,26 +325,38 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 			ucache = c;
 		}
 	}
-	struct ucache_ent *e = ucache_slot(ra, cfa);
 	int again = 0; /* this call was seen before: worth finding the slots */
-	if (e && e->ra == ra && e->cfa == cfa && e->depth == depth) {
-		struct stack *st = e->s;
-		unsigned i = 0;
-		for (; st && i < st->n; i++)
-			if (*(const volatile uint64_t *)e->slots[i] != st->ips[i])
-				break;
-		if (st && i >= st->n) {
-			r->s = st;
-			return;
+	struct ucache_ent *e = NULL; /* ... and a stack found there then, as a hint */
+	if (ucache) {
+		unsigned set = ucache_set(ra, cfa);
+		for (unsigned w = 0; w < UCACHE_WAYS; w++) {
+			struct ucache_ent *c = ucache_ent(set, w);
+			if (c->ra != ra || c->cfa != cfa || c->depth != depth)
+				continue;
+			again = 1;
+			struct stack *st = c->s;
+			if (!st)
+				continue;
+			unsigned i = 0;
+			for (; i < st->n; i++)
+				if (*(const volatile uint64_t *)c->slots[i] != st->ips[i])
+					break;
+			if (i >= st->n) {
+				r->s = st;
+				return;
+			}
+			e = c;
 		}
-		again = 1;
-	} else if (e) {
-		/* First time here (as far as the cache knows): finding the slots costs more than
-		 * unwinding, so only note the call; the next one like it is made cacheable. */
-		e->ra = ra;
-		e->cfa = cfa;
-		e->depth = depth;
-		e->s = NULL;
+		if (!again) {
+			/* First time here (as far as the cache knows): finding the slots costs
+			 * more than unwinding, so only note the call; the next one like it is
+			 * made cacheable. */
+			struct ucache_ent *c = ucache_victim(set, ra, cfa);
+			c->ra = ra;
+			c->cfa = cfa;
+			c->depth = depth;
+			c->s = NULL;
+		}
 	}
 	/* Unwind with libunwind's fast path (its own per-thread cache of frame layouts; the
 	 * general unw_step path blocks signals with two syscalls per lookup). */
@@ -344,7 +375,7 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 		return;
 	/* The same call seen before from other callers: the frames mostly sit where they sat
 	 * then, so the slots found then are tried first. */
-	unsigned nhint = e->s ? e->s->n : 0;
+	unsigned nhint = e ? e->s->n : 0;
 	for (unsigned i = 1; i < n; i++) {
 		const uint64_t *w = (const uint64_t *)r->slots[i - 1] + 1;
 		if (i < nhint) {
@@ -379,7 +410,7 @@ static void ucache_put(struct gp_stack_ref *r, struct stack *st)
 		return;
 	if (!ucache || st->n > ucache_depth)
 		return;
-	struct ucache_ent *e = ucache_slot(r->ra, r->cfa);
+	struct ucache_ent *e = ucache_victim(ucache_set(r->ra, r->cfa), r->ra, r->cfa);
 	e->ra = r->ra;
 	e->cfa = r->cfa;
 	e->depth = r->depth;
@@ -430,14 +461,52 @@ void gp_stacks_new_trace(void)
 }
 
 /* The last call sites this thread allocated from: a hit skips the table's probe. Entries
- * of the table never move, so an index stays valid for good. */
+ * of the table never move, so an index stays valid for good. A call site's state is
+ * remembered too, so that most allocations do not read the shared table at all. */
 #define CS_TCACHE 8
+enum { CS_ASK = 0, CS_COLD, CS_HOT }; /* ASK: consult the table on every allocation */
 static __thread struct {
 	uint64_t ra;
-	uint32_t i;
+	uint32_t i, state;
 } cs_tcache[CS_TCACHE] __attribute__((tls_model("initial-exec")));
 
 static __thread unsigned cs_tick __attribute__((tls_model("initial-exec")));
+
+/*
+ * Whether this allocation at call site i gets a full stack. The first few allocations of
+ * every call site do: when the call site is a wrapper (operator new, alloc::alloc::alloc)
+ * the return address alone would name the wrapper as the origin of an early chain. After
+ * that, only call sites seen to start chains do, for one block in 16, and only while chains
+ * are not rare among their blocks: a wrapper like PyMem_Malloc or sqlite3Malloc serves
+ * millions of blocks. A chain begun at a block without a stack still has its call site, and
+ * the viewer takes the site of its first step when that call site is only a wrapper.
+ * A thread looks at a cold call site again one allocation in 256 (it may have become hot)
+ * and counts a hot one's allocations one in 16: threads allocating at the same place
+ * rarely touch its cache line, and never write it while it is cold.
+ */
+static uint32_t callsite_policy(uint32_t i, unsigned slot, int *hot)
+{
+	struct callsite *c = &cs_tab[i];
+	uint64_t n = c->allocs;
+	if (!__atomic_load_n(&c->hot, __ATOMIC_RELAXED)) {
+		if (n < FIRST_STACKS) {
+			c->allocs = n + 1;
+			*hot = 1;
+		} else {
+			cs_tcache[slot].state = CS_COLD;
+		}
+		return i;
+	}
+	if (n < 256) {
+		c->allocs = n + 1;
+		*hot = 1;
+	} else {
+		cs_tcache[slot].state = CS_HOT;
+		c->allocs = n + 16;
+		*hot = (uint64_t)c->chains * 16 >= n;
+	}
+	return i;
+}
 
 uint32_t gp_callsite(uint64_t ra, int *hot)
 {
@@ -445,12 +514,13 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 	if (!cs_tab)
 		return GP_CALLSITE_NONE;
 	unsigned slot = (unsigned)(ra >> 3) % CS_TCACHE;
-	uint32_t i;
 	if (cs_tcache[slot].ra == ra) {
-		i = cs_tcache[slot].i;
-		goto found;
+		uint32_t i = cs_tcache[slot].i, state = cs_tcache[slot].state;
+		if (state != CS_ASK && (++cs_tick & (state == CS_COLD ? 255 : 15)))
+			return i;
+		return callsite_policy(i, slot, hot);
 	}
-	i = (uint32_t)mix(ra) & (CS_CAP - 1);
+	uint32_t i = (uint32_t)mix(ra) & (CS_CAP - 1);
 	for (unsigned probe = 0; probe < 128; probe++, i = (i + 1) & (CS_CAP - 1)) {
 		if (i == CS_CAP - 1)
 			continue; /* its index + 1 would not fit the shadow's field */
@@ -458,37 +528,8 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 		if (cur == ra) {
 			cs_tcache[slot].ra = ra;
 			cs_tcache[slot].i = i;
-		found:;
-			struct callsite *c = &cs_tab[i];
-			/* The first few allocations of every call site get full stacks: when the
-			 * call site is a wrapper (operator new, alloc::alloc::alloc) the return
-			 * address alone would name the wrapper as the origin of an early chain.
-			 * After that, only call sites seen to start chains do, for one block in 16,
-			 * and only while chains are not rare among their blocks: a wrapper like
-			 * PyMem_Malloc or sqlite3Malloc serves millions of blocks. A chain begun at
-			 * a block without a stack still has its call site, and the viewer takes the
-			 * site of its first step when that call site is only a wrapper.
-			 * A cold call site is only read: threads allocating there do not fight over
-			 * its cache line. */
-			if (!__atomic_load_n(&c->hot, __ATOMIC_RELAXED)) {
-				uint64_t n = c->allocs;
-				if (n < FIRST_STACKS) {
-					c->allocs = n + 1;
-					*hot = 1;
-				}
-				return i;
-			}
-			/* Counted one in 16 per thread once the call site is known: threads
-			 * allocating at the same place write its cache line rarely. */
-			uint64_t n = c->allocs;
-			if (n < 256) {
-				c->allocs = n + 1;
-				*hot = 1;
-			} else if ((++cs_tick & 15) == 0) {
-				c->allocs = n + 16;
-				*hot = (uint64_t)c->chains * 16 >= n;
-			}
-			return i;
+			cs_tcache[slot].state = CS_ASK;
+			return callsite_policy(i, slot, hot);
 		}
 		if (cur == 0) {
 			uint64_t expect = 0;
