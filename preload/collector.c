@@ -1365,6 +1365,20 @@ void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 		if ((e & GP_SH_KNOWN) && t->rq && (t->nrecs || t->frees_since == 0)) {
 			uint64_t size = gp_usable(p) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
 			maybe = size && t->rqsize > size;
+			if (maybe && !t->nrecs) {
+				/* Only a copy inlined by the compiler is left to find: the watched
+				 * block must start with more than half of this one's bytes, so
+				 * with its first min(8, (size + 1) / 2) (both blocks have at least
+				 * 24 usable bytes; a mmapped one is not read here). */
+				uint64_t k = (size + 1) / 2 < 8 ? (size + 1) / 2 : 8;
+				uint64_t mask = k == 8 ? ~0ull : (1ull << (8 * k)) - 1;
+				uint64_t a = 0, b = 0;
+				if (!t->rq_mmapped) {
+					memcpy(&a, (const void *)t->rq, 8);
+					memcpy(&b, p, 8);
+				}
+				maybe = !t->rq_mmapped && ((a ^ b) & mask) == 0;
+			}
 		}
 		if (!maybe) {
 			t->frees_since++;
