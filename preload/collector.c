@@ -569,12 +569,11 @@ static void tb_move(struct gp_tbuf *tb)
 	gp_trace_unlock();
 }
 
-/* The calling thread's buffer (not locked), or the shared one. */
-static struct gp_tbuf *tb_get(void)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static __attribute__((noinline)) struct gp_tbuf *tb_get_slow(void)
 {
 	struct gp_tls *t = &gp_tls;
-	if (__builtin_expect(t->tb != NULL, 1) && !tb_off)
-		return t->tb;
 	if (!t->tb && !t->tb_gone && !tb_off && tbufs[0]) {
 		uint32_t me = tnum();
 		gp_trace_lock();
@@ -599,37 +598,51 @@ static struct gp_tbuf *tb_get(void)
 	return tbufs[0];
 }
 
+/* The calling thread's buffer (not locked), or the shared one. */
+static ALWAYS_INLINE struct gp_tbuf *tb_get(void)
+{
+	struct gp_tls *t = &gp_tls;
+	if (__builtin_expect(t->tb != NULL, 1) && !tb_off)
+		return t->tb;
+	return tb_get_slow();
+}
+
+/* The shared buffer: one thread per segment. */
+static __attribute__((noinline)) void tb_enter_shared(struct gp_tbuf *tb)
+{
+	uint32_t me = tnum();
+	if (tb->tnum != me) {
+		if (tb->len)
+			tb_move(tb);
+		tb->tnum = me;
+	}
+}
+
 /* Lock the buffer to write records. @return 0 (unlocked) if tracing is off or finishing. */
-static int tb_enter(struct gp_tbuf *tb)
+static ALWAYS_INLINE int tb_enter(struct gp_tbuf *tb)
 {
 	if (!tb)
 		return 0;
 	spin_lock(&tb->mu);
-	if (gp_state != GP_STATE_ON || finishing) {
+	if (__builtin_expect(gp_state != GP_STATE_ON || finishing, 0)) {
 		spin_unlock(&tb->mu);
 		return 0;
 	}
 	tb->now = gp_now();
-	if (tb->idx == 0) { /* the shared buffer: one thread per segment */
-		uint32_t me = tnum();
-		if (tb->tnum != me) {
-			if (tb->len)
-				tb_move(tb);
-			tb->tnum = me;
-		}
-	}
+	if (__builtin_expect(tb->idx == 0, 0))
+		tb_enter_shared(tb);
 	return 1;
 }
 
-static void tb_leave(struct gp_tbuf *tb)
+static ALWAYS_INLINE void tb_leave(struct gp_tbuf *tb)
 {
-	if (tb->len && (tb->now - tb->first_time > FLUSH_EVERY || (tb_off && tb->idx)))
+	if (__builtin_expect(tb->now - tb->first_time > FLUSH_EVERY || (tb_off && tb->idx), 0) &&
+	    tb->len)
 		tb_move(tb);
 	spin_unlock(&tb->mu);
 }
 
-/* Room for a record of at most `max` bytes (lock held); a segment begins if it is empty. */
-static uint8_t *tb_room(struct gp_tbuf *tb, size_t max)
+static __attribute__((noinline)) uint8_t *tb_room_slow(struct gp_tbuf *tb, size_t max)
 {
 	if (tb->len + max > TB_CAP)
 		tb_move(tb);
@@ -643,6 +656,14 @@ static uint8_t *tb_room(struct gp_tbuf *tb, size_t max)
 		tb->first_time = tb->now;
 	}
 	return tb->data + tb->len;
+}
+
+/* Room for a record of at most `max` bytes (lock held); a segment begins if it is empty. */
+static ALWAYS_INLINE uint8_t *tb_room(struct gp_tbuf *tb, size_t max)
+{
+	if (__builtin_expect(tb->len && tb->len + max <= TB_CAP, 1))
+		return tb->data + tb->len;
+	return tb_room_slow(tb, max);
 }
 
 /* A chain id in a record: a delta in the segment. Notes where the chain's records are. */
@@ -670,21 +691,25 @@ static inline void put_time(struct gp_rec *r, struct gp_tbuf *tb)
  * Called holding no buffer lock. A chain is used by one thread at a time (the program hands
  * a block over), so nobody adds to its records meanwhile.
  */
-static void claim(const struct gp_tbuf *mine, uint32_t chain)
+static __attribute__((noinline)) void claim_slow(uint32_t where)
 {
-	if (chain == 0 || chain > SLOT_IDS || !mine)
-		return;
-	struct slot_info *s = &slots[chain - 1];
-	uint32_t where = s->where, t = where >> 4;
-	if (!t || t == mine->idx + 1 || t > ntbufs)
-		return;
-	struct gp_tbuf *o = tbufs[t - 1];
+	struct gp_tbuf *o = tbufs[(where >> 4) - 1];
 	if ((__atomic_load_n(&o->seq, __ATOMIC_ACQUIRE) & 15) != (where & 15))
 		return; /* it moved since */
 	spin_lock(&o->mu);
 	if ((o->seq & 15) == (where & 15) && o->len)
 		tb_move(o);
 	spin_unlock(&o->mu);
+}
+
+static ALWAYS_INLINE void claim(const struct gp_tbuf *mine, uint32_t chain)
+{
+	if (chain == 0 || chain > SLOT_IDS || !mine)
+		return;
+	uint32_t where = slots[chain - 1].where, t = where >> 4;
+	if (__builtin_expect(!t || t == mine->idx + 1 || t > ntbufs, 1))
+		return;
+	claim_slow(where);
 }
 
 /* A new chain id for a chain begun at `origin` (buffer lock held). */
@@ -1154,7 +1179,7 @@ static uint32_t begin_chain_in(struct gp_tbuf *tb, const struct gp_block *b, uns
 	return chain;
 }
 
-static void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32_t sid, uint64_t old,
+static ALWAYS_INLINE void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32_t sid, uint64_t old,
                         uint64_t n, unsigned flags, const uint64_t *copied)
 {
 	struct gp_rec rec;

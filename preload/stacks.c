@@ -252,11 +252,14 @@ uint32_t gp_stack_intern_id_locked(uint32_t id)
 
 #define UCACHE 64
 struct ucache_ent {
-	uint64_t ra, cfa;
-	unsigned depth;
-	struct stack *s;
+	struct stack *s;  /* NULL: the call was only noted */
 	uint64_t slots[]; /* s->n entries: where frame i's return address was stored */
 };
+/* The keys apart from the entries, a set's in one cache line: (ra, cfa | depth << 48). */
+struct ucache_tag {
+	uint64_t ra, key;
+};
+#define UKEY(cfa, depth) ((cfa) | (uint64_t)(depth) << 48)
 static __thread char *ucache __attribute__((tls_model("initial-exec")));
 static __thread unsigned ucache_depth __attribute__((tls_model("initial-exec")));
 
@@ -270,6 +273,8 @@ static inline size_t ent_size(unsigned depth)
 #define UCACHE_WAYS 4
 #define UCACHE_SETS (UCACHE / UCACHE_WAYS)
 static __thread uint8_t ucache_next[UCACHE_SETS] __attribute__((tls_model("initial-exec")));
+static __thread struct ucache_tag utag[UCACHE]
+	__attribute__((tls_model("initial-exec"), aligned(64)));
 
 static inline unsigned ucache_set(uint64_t ra, uint64_t cfa)
 {
@@ -281,15 +286,20 @@ static inline struct ucache_ent *ucache_ent(unsigned set, unsigned way)
 	return (struct ucache_ent *)(ucache + (set * UCACHE_WAYS + way) * ent_size(ucache_depth));
 }
 
-/* The entry to replace in a set: one only noting this call, else the next in turn. */
-static struct ucache_ent *ucache_victim(unsigned set, uint64_t ra, uint64_t cfa)
+/* Take an entry of the set for (ra, key): one only noting this call, else the next in
+ * turn. */
+static struct ucache_ent *ucache_take(unsigned set, uint64_t ra, uint64_t key)
 {
-	for (unsigned w = 0; w < UCACHE_WAYS; w++) {
-		struct ucache_ent *e = ucache_ent(set, w);
-		if (!e->s && e->ra == ra && e->cfa == cfa)
-			return e;
+	unsigned way = UCACHE_WAYS;
+	for (unsigned w = 0; w < UCACHE_WAYS && way == UCACHE_WAYS; w++) {
+		const struct ucache_tag *t = &utag[set * UCACHE_WAYS + w];
+		if (t->ra == ra && t->key == key && !ucache_ent(set, w)->s)
+			way = w;
 	}
-	return ucache_ent(set, ucache_next[set]++ % UCACHE_WAYS);
+	if (way == UCACHE_WAYS)
+		way = ucache_next[set]++ % UCACHE_WAYS;
+	utag[set * UCACHE_WAYS + way] = (struct ucache_tag){ ra, key };
+	return ucache_ent(set, way);
 }
 
 extern void *__libc_stack_end;
@@ -329,11 +339,13 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 	struct ucache_ent *e = NULL; /* ... and a stack found there then, as a hint */
 	if (ucache) {
 		unsigned set = ucache_set(ra, cfa);
+		uint64_t key = UKEY(cfa, depth);
 		for (unsigned w = 0; w < UCACHE_WAYS; w++) {
-			struct ucache_ent *c = ucache_ent(set, w);
-			if (c->ra != ra || c->cfa != cfa || c->depth != depth)
+			const struct ucache_tag *t = &utag[set * UCACHE_WAYS + w];
+			if (t->ra != ra || t->key != key)
 				continue;
 			again = 1;
+			struct ucache_ent *c = ucache_ent(set, w);
 			struct stack *st = c->s;
 			if (!st)
 				continue;
@@ -351,11 +363,7 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 			/* First time here (as far as the cache knows): finding the slots costs
 			 * more than unwinding, so only note the call; the next one like it is
 			 * made cacheable. */
-			struct ucache_ent *c = ucache_victim(set, ra, cfa);
-			c->ra = ra;
-			c->cfa = cfa;
-			c->depth = depth;
-			c->s = NULL;
+			ucache_take(set, ra, key)->s = NULL;
 		}
 	}
 	/* Unwind with libunwind's fast path (its own per-thread cache of frame layouts; the
@@ -410,10 +418,7 @@ static void ucache_put(struct gp_stack_ref *r, struct stack *st)
 		return;
 	if (!ucache || st->n > ucache_depth)
 		return;
-	struct ucache_ent *e = ucache_victim(ucache_set(r->ra, r->cfa), r->ra, r->cfa);
-	e->ra = r->ra;
-	e->cfa = r->cfa;
-	e->depth = r->depth;
+	struct ucache_ent *e = ucache_take(ucache_set(r->ra, r->cfa), r->ra, UKEY(r->cfa, r->depth));
 	e->s = st;
 	memcpy(e->slots, r->slots, st->n * sizeof *e->slots);
 }
