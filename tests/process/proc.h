@@ -139,6 +139,23 @@ static inline int pt_write(gp_truth *t, const char *program, const char *tag)
 /* A buffer grown by `add` bytes per step from `first` to at least `limit` at the caller's
  * site is written as a loop around GP_REALLOC in the site function itself (the site must be
  * the function that calls realloc); these helpers only fill and hash. */
+/* The number of threads of this process ("Threads:" of /proc/self/status; -1 if unknown),
+ * read without allocating. */
+static inline int pt_threads(void)
+{
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    const char *t = strstr(buf, "\nThreads:");
+    return t ? atoi(t + 9) : -1;
+}
+
 static inline void pt_fill(void *p, size_t from, size_t to, unsigned seed)
 {
     unsigned char *c = p;

@@ -1,7 +1,9 @@
 /* pt-threads300: 300 short-lived threads, at most BATCH alive at a time, each growing a
  * buffer of its own in thread_grow (+40 bytes, 200 + (i % 50) steps) and freeing it.
- * Odd-numbered threads are detached (main waits for them on a counter, they may still be
- * finishing their exit when main writes its truth); even ones are joined.
+ * Odd-numbered threads are detached (main waits for them on a counter); even ones are
+ * joined. Before it exits, main waits until it is the process's only thread: a detached
+ * thread still on its way out frees memory of its own (thread teardown), and the counter
+ * and the trace would count those frees at different moments.
  * Truth tag main.
  */
 #define _GNU_SOURCE
@@ -72,6 +74,9 @@ int main(void)
             pthread_cond_wait(&done_cv, &done_mu);
         pthread_mutex_unlock(&done_mu);
     }
+    /* the detached threads' exits: /proc/self/task lists only live threads */
+    for (int tries = 0; tries < 5000 && pt_threads() > 1; tries++)
+        usleep(1000);
     uint64_t h = 0;
     for (int i = 0; i < NTHREADS; i++)
         h ^= hashes[i] + (uint64_t)i;
