@@ -888,6 +888,7 @@ int gp_init(void)
  * every buffer afresh. */
 static void fork_prepare(void)
 {
+	gp_stacks_fork_prepare(); /* unwinding holds none of our locks */
 	gp_trace_lock();
 	writer_lock(); /* no compression half done in the child's copy */
 	pthread_mutex_lock(&threads_mu);
@@ -904,6 +905,7 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&threads_mu);
 	writer_unlock();
 	gp_trace_unlock();
+	gp_stacks_fork_done(0);
 }
 
 /* Everything of the parent's trace stays the parent's: the child gets a fresh trace. */
@@ -959,6 +961,7 @@ static void fork_child(void)
 	if (gp_tls.tb)
 		gp_tls.tb->tnum = tnum();
 	trace_mu = 0; /* the forking thread held it across fork() */
+	gp_stacks_fork_done(1);
 	writer_mu = 0;
 	if (pending) { /* the parent's records: not ours to write */
 		if (!spare)
@@ -1076,7 +1079,7 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 		gp_fail("out of memory for the block table", ENOMEM);
 		return;
 	}
-	*sh = GP_SH_SIDE;
+	gp_shadow_put(sh, (uint64_t)p, GP_SH_SIDE, 0);
 }
 
 /*
@@ -1242,8 +1245,10 @@ static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind, u
 			struct gp_block stale;
 			gp_blocks_take(q, &stale);
 		}
-		*sh = GP_SH_KNOWN | GP_SH_CHAIN | (uint32_t)slack << GP_SH_SLACK_SHIFT |
-		      (kind == GP_BLOCK_RCHAIN ? GP_SH_RELOC : 0) | (chain - 1);
+		gp_shadow_put(sh, q,
+		              GP_SH_KNOWN | GP_SH_CHAIN | (uint32_t)slack << GP_SH_SLACK_SHIFT |
+		                      (kind == GP_BLOCK_RCHAIN ? GP_SH_RELOC : 0) | (chain - 1),
+		              0);
 		return;
 	}
 	struct gp_block nb = { .ptr = q, .size = n, .ref = chain, .kind = kind, .origin = origin,
@@ -1252,7 +1257,7 @@ static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind, u
 		gp_fail("out of memory for the block table", ENOMEM);
 		return;
 	}
-	*sh = GP_SH_SIDE;
+	gp_shadow_put(sh, q, GP_SH_SIDE, 0);
 }
 
 void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n)
@@ -1375,50 +1380,63 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 	return 1;
 }
 
+/*
+ * Could plain block p (entry not marked), being freed, be the smaller source of a
+ * relocation into the watched block? Reads the entry only when the answer may be yes: a copy
+ * the compiler inlined (no copy records) must leave the watched block starting with more
+ * than half of p's bytes, so with its first byte, and then its first min(8, (size + 1) / 2)
+ * (both blocks have at least 24 usable bytes; a mmapped watched block is not read here).
+ */
+static ALWAYS_INLINE int maybe_relocation(const struct gp_tls *t, const uint32_t *sh,
+                                          const void *p, uint32_t *e)
+{
+	if (!t->rq || !(t->nrecs || t->frees_since == 0))
+		return 0;
+	if (!t->nrecs && (t->rq_mmapped || *(const uint8_t *)t->rq != *(const uint8_t *)p))
+		return 0;
+	*e = *sh;
+	if (!(*e & GP_SH_KNOWN))
+		return 0;
+	uint64_t size = gp_usable(p) - (*e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
+	if (!size || t->rqsize <= size)
+		return 0;
+	if (t->nrecs)
+		return 1;
+	uint64_t k = (size + 1) / 2 < 8 ? (size + 1) / 2 : 8;
+	uint64_t mask = k == 8 ? ~0ull : (1ull << (8 * k)) - 1;
+	uint64_t a, b;
+	memcpy(&a, (const void *)t->rq, 8);
+	memcpy(&b, p, 8);
+	return ((a ^ b) & mask) == 0;
+}
+
 void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
 {
 	uint64_t old = (uint64_t)p;
-	uint32_t *sh = gp_shadow_find(old);
-	uint32_t e = sh ? *sh : 0;
 	struct gp_tls *t = &gp_tls;
 	if (old == t->rq) /* the watched block itself goes away */
 		t->rq = 0, t->nrecs = 0;
-	if (!(e & (GP_SH_SIDE | GP_SH_CHAIN))) {
-		/* The common case, a plain block (or one never seen): nothing to record unless it
-		 * is the smaller source of a relocation into the watched block. */
-		int maybe = 0;
-		if ((e & GP_SH_KNOWN) && t->rq && (t->nrecs || t->frees_since == 0)) {
-			uint64_t size = gp_usable(p) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
-			maybe = size && t->rqsize > size;
-			if (maybe && !t->nrecs) {
-				/* Only a copy inlined by the compiler is left to find: the watched
-				 * block must start with more than half of this one's bytes, so
-				 * with its first min(8, (size + 1) / 2) (both blocks have at least
-				 * 24 usable bytes; a mmapped one is not read here). */
-				uint64_t k = (size + 1) / 2 < 8 ? (size + 1) / 2 : 8;
-				uint64_t mask = k == 8 ? ~0ull : (1ull << (8 * k)) - 1;
-				uint64_t a = 0, b = 0;
-				if (!t->rq_mmapped) {
-					memcpy(&a, (const void *)t->rq, 8);
-					memcpy(&b, p, 8);
-				}
-				maybe = !t->rq_mmapped && ((a ^ b) & mask) == 0;
-			}
-		}
-		if (!maybe) {
-			t->frees_since++;
-			if (e)
-				*sh = 0;
-			return;
-		}
+	uint32_t *sh = gp_shadow_find(old);
+	uint32_t e = 0;
+	if (!sh) { /* never seen */
+		t->frees_since++;
+		return;
 	}
+	int marked = gp_marked(sh, old);
+	if (!marked && !maybe_relocation(t, sh, p, &e)) {
+		/* The common case, a plain block (or one never seen): nothing to record, and
+		 * its entry is left for the next allocation there to overwrite. */
+		t->frees_since++;
+		return;
+	}
+	e = *sh;
 	struct gp_block b;
 	int have = block_read(old, e, 1, &b);
 	int reloc = have && t->rq && (t->nrecs || t->frees_since == 0) &&
 	            gp_state == GP_STATE_ON && relocation(old, &b, ra, cfa);
 	t->frees_since++;
 	if (e) /* the block is gone: a relocation watching it from another thread sees that */
-		*sh = 0;
+		gp_shadow_put(sh, old, 0, marked);
 	if (!reloc && have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(&b);
 }
@@ -1464,7 +1482,7 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 		 * entries are the new block's). A stale chain entry left at p could later be
 		 * read for a block allocated there behind our back and end a live chain. */
 		uint32_t *sh = gp_shadow_find((uint64_t)p), e = r->e;
-		if (sh && e)
+		if (sh && e) /* its mark stays: a spare mark only costs that free a look */
 			__atomic_compare_exchange_n(sh, &e, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		if (side)
 			gp_blocks_drop(&r->b);
@@ -1475,7 +1493,7 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 		if (side)
 			gp_blocks_drop(&r->b);
 		if (sh)
-			*sh = 0;
+			gp_shadow_put(sh, (uint64_t)q, 0, 1);
 		return;
 	}
 	chain_block((uint64_t)q, n, chain, GP_BLOCK_CHAIN, origin, side);

@@ -9,6 +9,7 @@
 #define LEAF_SHIFT GP_SH_LEAF_SHIFT
 #define LEAF_ENTRIES GP_SH_LEAF_ENTRIES
 #define TOP_ENTRIES GP_SH_TOP_ENTRIES
+#define LEAF_BYTES ((uint64_t)LEAF_ENTRIES * 4 + LEAF_ENTRIES / 8) /* entries, then marks */
 
 uint32_t **gp_shadow_top;
 #define top gp_shadow_top
@@ -45,13 +46,13 @@ uint32_t *gp_shadow_slot_slow(uint64_t p)
 	uint32_t **slot = &t[p >> LEAF_SHIFT];
 	uint32_t *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	if (!leaf) {
-		leaf = reserve((uint64_t)LEAF_ENTRIES * sizeof *leaf);
+		leaf = reserve(LEAF_BYTES);
 		if (!leaf)
 			return NULL;
 		uint32_t *expect = NULL;
 		if (!__atomic_compare_exchange_n(slot, &expect, leaf, 0, __ATOMIC_ACQ_REL,
 		                                 __ATOMIC_ACQUIRE)) {
-			munmap(leaf, (uint64_t)LEAF_ENTRIES * sizeof *leaf);
+			munmap(leaf, LEAF_BYTES);
 			leaf = expect;
 		}
 	}

@@ -51,6 +51,38 @@ static inline uint32_t *gp_shadow_find(uint64_t p)
 	return leaf ? &leaf[(p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1)] : NULL;
 }
 
+/*
+ * Marks: one bit per entry, after the leaf's entries, set whenever the entry is SIDE or
+ * CHAIN (it may also be set for a plain one: a block moved by realloc keeps its mark until a
+ * free there clears it, as clearing it then could race with a new block there). A free
+ * reads the bit (a 64-byte line covers 16 KiB of heap, and stays cached) instead of the
+ * entry, and leaves an unmarked block's entry as it is: the next allocation there writes it.
+ */
+static inline uint64_t *gp_mark_word(uint32_t *entry, uint64_t p, uint64_t *bit)
+{
+	uint64_t idx = (p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1);
+	*bit = 1ull << (idx & 63);
+	return (uint64_t *)(entry - idx + GP_SH_LEAF_ENTRIES) + (idx >> 6);
+}
+
+/* Is block p's entry (at `entry`) marked? */
+static inline int gp_marked(uint32_t *entry, uint64_t p)
+{
+	uint64_t bit;
+	return (__atomic_load_n(gp_mark_word(entry, p, &bit), __ATOMIC_RELAXED) & bit) != 0;
+}
+
+/* Write block p's entry, marking it if it is SIDE or CHAIN (and unmarking it if not). */
+static inline void gp_shadow_put(uint32_t *entry, uint64_t p, uint32_t v, int was_marked)
+{
+	uint64_t bit, *w = gp_mark_word(entry, p, &bit);
+	*entry = v;
+	if (v & (GP_SH_SIDE | GP_SH_CHAIN))
+		__atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+	else if (was_marked)
+		__atomic_fetch_and(w, ~bit, __ATOMIC_RELAXED);
+}
+
 /* The same, reserving that part of the shadow first if needed. */
 uint32_t *gp_shadow_slot_slow(uint64_t p);
 

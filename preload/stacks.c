@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <libunwind.h>
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -99,10 +100,40 @@ void gp_stacks_init(uintptr_t lo, uintptr_t hi)
 		cs_tab = gp_imap(CS_CAP * sizeof *cs_tab);
 }
 
+/*
+ * libunwind's locks (its caches of unwind info) are not fork-safe: a fork while another
+ * thread unwinds leaves them held in the child, whose first unwind then hangs. Unwinders
+ * count themselves in, and a fork waits until none is inside (gp_stacks_fork_*).
+ */
+static volatile int unwinders, forking;
+
+void gp_stacks_fork_prepare(void)
+{
+	__atomic_store_n(&forking, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&unwinders, __ATOMIC_SEQ_CST))
+		sched_yield();
+}
+
+void gp_stacks_fork_done(int child)
+{
+	if (child)
+		unwinders = 0;
+	__atomic_store_n(&forking, 0, __ATOMIC_RELEASE);
+}
+
 unsigned gp_stack_capture(uint64_t *ips, unsigned depth)
 {
+	for (;;) {
+		while (__atomic_load_n(&forking, __ATOMIC_ACQUIRE))
+			sched_yield();
+		__atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&forking, __ATOMIC_SEQ_CST))
+			break;
+		__atomic_fetch_sub(&unwinders, 1, __ATOMIC_SEQ_CST);
+	}
 	/* Frames of the profiler itself come first; ask for enough to drop them. */
 	int n = unw_backtrace((void **)ips, (int)(depth + 8 < GP_DEPTH_MAX ? depth + 8 : GP_DEPTH_MAX));
+	__atomic_fetch_sub(&unwinders, 1, __ATOMIC_RELEASE);
 	if (n <= 0)
 		return 0;
 	int skip = 0;

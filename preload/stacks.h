@@ -78,6 +78,11 @@ uint32_t gp_stack_ref_id(struct gp_stack_ref *r);
 /* The calling thread is exiting: release its cache. */
 void gp_stacks_thread_exit(void);
 
+/* fork: wait until no thread is unwinding (libunwind's locks are not fork-safe), and keep
+ * it so until gp_stacks_fork_done (in the parent, or in the child with child = 1). */
+void gp_stacks_fork_prepare(void);
+void gp_stacks_fork_done(int child);
+
 /* A new trace began (fork child, failed exec): stacks must be written again before use. */
 void gp_stacks_new_trace(void);
 
