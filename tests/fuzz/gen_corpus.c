@@ -115,6 +115,46 @@ int main(int argc, char **argv)
 	out("modules.raw", b.buf, b.len);
 	tb_release(&b);
 
+	/* version 2 segments: two threads' records interleaved, a chain that changes threads,
+	 * ids counted from 0 again in each segment */
+	head(&b);
+	tb_stack(&b, 1, 1, (const uint64_t[]){ 0x401010 });
+	tb_stack(&b, 2, 1, (const uint64_t[]){ 0x402020 });
+	tb_segment(&b, 1);
+	tb_chain(&b, 4, 1, 16);
+	tb_step(&b, 4, 1, 16, 32, GP_STEP_MOVED);
+	tb_segment(&b, 2);
+	tb_chain(&b, 9, 2, 8);
+	tb_step(&b, 9, 2, 8, 16, 0);
+	tb_step(&b, 4, 2, 32, 64, GP_STEP_MOVED); /* chain 4 went to thread 2 */
+	tb_segment(&b, 1);
+	tb_chain_end(&b, 9);
+	tb_chain(&b, 9, 1, 100); /* its id again, after its end */
+	tb_step(&b, 9, 1, 100, 150, GP_STEP_MOVED);
+	tb_segment(&b, 3); /* an empty segment */
+	tb_segment(&b, 2);
+	tb_chain_end(&b, 4);
+	tb_end(&b, GP_END_EXIT);
+	out("segments.raw", b.buf, b.len);
+	out_zst("segments.zst", &b, TB_PER_ITEM);
+	tb_release(&b);
+
+	/* version 1: no segments, a thread in every STEP, chain ids deltas over the file */
+	tb_init(&b);
+	tb_header(&b, 1);
+	tb_process(&b, 100, 1, "/usr/bin/app", "app", 3, 16);
+	tb_stack(&b, 1, 1, (const uint64_t[]){ 0x401010 });
+	tb_chain(&b, 3, 1, 16);
+	tb_chain(&b, 5, 1, 16);
+	for (unsigned i = 1; i <= 4; i++) {
+		tb_step(&b, 3, 1, 16 * i, 16 * (i + 1), GP_STEP_MOVED);
+		tb_step(&b, 5, 1, 16 * i, 16 * (i + 1), 0);
+	}
+	tb_chain_end(&b, 3);
+	tb_end(&b, GP_END_EXIT);
+	out("v1.raw", b.buf, b.len);
+	tb_release(&b);
+
 	/* growth patterns: linear, geometric, 1.125x */
 	head(&b);
 	tb_stack(&b, 1, 1, (const uint64_t[]){ 0x401001 });
