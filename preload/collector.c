@@ -1013,7 +1013,6 @@ void gp_finish(int reason)
 		spin_unlock(&t->mu);
 	}
 	gp_trace_lock();
-	finishing = 0;
 	if (mine && gp_state == GP_STATE_ON) {
 		late_done = 1;
 		uint8_t *p = gp_trace_reserve(GP_REC_HEADER + 2 * GP_VARINT_MAX);
@@ -1035,6 +1034,7 @@ void gp_finish(int reason)
 		out_fd = -1;
 		gp_state = GP_STATE_OFF;
 	}
+	finishing = 0; /* tracing is off now (or was not ours to finish) */
 	gp_trace_unlock();
 }
 
