@@ -30,7 +30,7 @@ unsigned gp_depth = 64;
 
 __thread struct gp_tls gp_tls __attribute__((tls_model("initial-exec")));
 
-#define BUF_CAP (1u << 19)   /* raw records between two compressions (two buffers) */
+#define BUF_CAP (1u << 18)   /* raw records between two compressions (two buffers) */
 #define ORIGIN_CALLSITE 0x80000000u
 
 /* A spinlock (yielding when the holder is busy compressing): cheaper than a mutex for the
@@ -496,10 +496,10 @@ static uint32_t ntbufs;  /* trace lock */
 static int tb_off;       /* chain slots ran out: everyone writes to tbufs[0] */
 static int finishing;    /* gp_finish is moving the buffers out: write no more */
 
-/* Free chain ids of no buffer: a leaf lock (nothing is taken while holding it but ialloc). */
+/* Free chain ids of no buffer, a list threaded through their own (unused) slots: the next
+ * free id is in the slot's origin field. ids_mu is a leaf lock. */
 static volatile int ids_mu;
-static uint32_t *free_ids;
-static uint32_t nfree, capfree;
+static uint32_t free_head; /* 0: none */
 static uint32_t next_id = 1, overflow_id = SLOT_IDS + 1;
 
 static inline uint32_t tnum(void)
@@ -512,23 +512,10 @@ static inline uint32_t tnum(void)
 static void ids_give(const uint32_t *ids, uint32_t n)
 {
 	spin_lock(&ids_mu);
-	if (nfree + n > capfree) {
-		uint32_t cap = capfree ? capfree : 4096;
-		while (cap < nfree + n)
-			cap *= 2;
-		uint32_t *f = gp_ialloc(cap * sizeof *f);
-		if (!f) { /* the ids are simply not reused */
-			spin_unlock(&ids_mu);
-			return;
-		}
-		if (free_ids)
-			memcpy(f, free_ids, nfree * sizeof *f);
-		gp_ifree(free_ids);
-		free_ids = f;
-		capfree = cap;
+	for (uint32_t i = 0; i < n; i++) {
+		slots[ids[i] - 1] = (struct slot_info){ .origin = free_head };
+		free_head = ids[i];
 	}
-	memcpy(free_ids + nfree, ids, n * sizeof *ids);
-	nfree += n;
 	spin_unlock(&ids_mu);
 }
 
@@ -720,8 +707,10 @@ static uint32_t chain_id_new(struct gp_tbuf *tb, uint32_t origin)
 		id = tb->ids[--tb->nids];
 	} else {
 		spin_lock(&ids_mu);
-		if (nfree)
-			id = free_ids[--nfree];
+		if (free_head) {
+			id = free_head;
+			free_head = slots[id - 1].origin;
+		}
 		else if (next_id <= SLOT_IDS &&
 		         (slots || (slots = gp_imap((size_t)SLOT_IDS * sizeof *slots))))
 			id = next_id++;
