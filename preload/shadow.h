@@ -77,10 +77,13 @@ static inline void gp_shadow_put(uint32_t *entry, uint64_t p, uint32_t v, int wa
 {
 	uint64_t bit, *w = gp_mark_word(entry, p, &bit);
 	*entry = v;
-	if (v & (GP_SH_SIDE | GP_SH_CHAIN))
-		__atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
-	else if (was_marked)
+	if (v & (GP_SH_SIDE | GP_SH_CHAIN)) {
+		/* a chain's block stays marked from step to step: no locked operation then */
+		if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit))
+			__atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+	} else if (was_marked) {
 		__atomic_fetch_and(w, ~bit, __ATOMIC_RELAXED);
+	}
 }
 
 /* The same, reserving that part of the shadow first if needed. */
