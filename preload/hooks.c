@@ -227,24 +227,41 @@ static void *slow_copy(void *dst, const void *src, size_t n)
 	return dst;
 }
 
-EXPORT void *memcpy(void *dst, const void *src, size_t n)
+/* The copy lands in this thread's watched block (tls.h): note it, then copy. Out of line,
+ * so that the common path below saves no registers and ends in a tail jump. */
+static __attribute__((noinline)) void *copy_noted(copy_fn f, void *dst, const void *src,
+                                                  size_t n)
 {
 	gp_note_copy(dst, src, n);
-	return LIKELY(real_memcpy != NULL) ? real_memcpy(dst, src, n) : slow_copy(dst, src, n);
+	return f ? f(dst, src, n) : slow_copy(dst, src, n);
 }
 
-EXPORT void *memmove(void *dst, const void *src, size_t n)
+#define COPY_HOOK(real)                                                                   \
+	do {                                                                              \
+		const struct gp_tls *t = &gp_tls;                                         \
+		copy_fn f = real;                                                         \
+		if (__builtin_expect(t->rq != 0 && (uint64_t)dst - t->rq < t->rqsize, 0) || \
+		    !f)                                                                   \
+			return copy_noted(f, dst, src, n);                                \
+		return f(dst, src, n);                                                    \
+	} while (0)
+
+EXPORT void *memcpy(void *dst, const void *src, size_t n) { COPY_HOOK(real_memcpy); }
+
+EXPORT void *memmove(void *dst, const void *src, size_t n) { COPY_HOOK(real_memmove); }
+
+static void *mempcpy_fallback(void *dst, const void *src, size_t n)
 {
-	gp_note_copy(dst, src, n);
-	return LIKELY(real_memmove != NULL) ? real_memmove(dst, src, n) : slow_copy(dst, src, n);
+	return (char *)slow_copy(dst, src, n) + n;
 }
 
 EXPORT void *mempcpy(void *dst, const void *src, size_t n)
 {
-	gp_note_copy(dst, src, n);
-	if (LIKELY(real_mempcpy != NULL))
-		return real_mempcpy(dst, src, n);
-	return (char *)slow_copy(dst, src, n) + n;
+	const struct gp_tls *t = &gp_tls;
+	copy_fn f = real_mempcpy;
+	if (__builtin_expect(t->rq != 0 && (uint64_t)dst - t->rq < t->rqsize, 0))
+		gp_note_copy(dst, src, n);
+	return LIKELY(f != NULL) ? f(dst, src, n) : mempcpy_fallback(dst, src, n);
 }
 
 /* _FORTIFY_SOURCE builds call these instead. An overflow ends the program as glibc's own
