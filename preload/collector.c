@@ -637,7 +637,7 @@ static __attribute__((noinline)) uint8_t *tb_room_slow(struct gp_tbuf *tb, size_
 		struct gp_rec r;
 		gp_rec_begin_small(&r, tb->data);
 		gp_rec_u(&r, tb->tnum);
-		tb->len = gp_rec_end(&r, GP_TAG_SEGMENT);
+		tb->len = gp_rec_end_small(&r, GP_TAG_SEGMENT);
 		tb->last_chain = 0;
 		tb->last_time = 0;
 		tb->first_time = tb->now;
@@ -1113,7 +1113,7 @@ static void end_chain_in(struct gp_tbuf *tb, const struct gp_block *b)
 		struct gp_rec r;
 		gp_rec_begin_small(&r, tb_room(tb, GP_REC_HEADER + GP_VARINT_MAX));
 		put_chain(&r, tb, b->ref);
-		tb->len += gp_rec_end(&r, GP_TAG_CHAIN_END);
+		tb->len += gp_rec_end_small(&r, GP_TAG_CHAIN_END);
 	}
 	chain_id_release(tb, b->ref);
 }
@@ -1167,7 +1167,7 @@ static uint32_t begin_chain_in(struct gp_tbuf *tb, const struct gp_block *b, uns
 	put_time(&rec, tb);
 	if (kind != GP_CHAIN_REALLOC)
 		gp_rec_u(&rec, kind);
-	tb->len += gp_rec_end(&rec, GP_TAG_CHAIN);
+	tb->len += gp_rec_end_small(&rec, GP_TAG_CHAIN);
 	return chain;
 }
 
@@ -1183,7 +1183,7 @@ static ALWAYS_INLINE void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32
 	put_time(&rec, tb);
 	if (copied)
 		gp_rec_u(&rec, *copied);
-	tb->len += gp_rec_end(&rec, GP_TAG_STEP);
+	tb->len += gp_rec_end_small(&rec, GP_TAG_STEP);
 }
 
 /*

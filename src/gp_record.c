@@ -48,11 +48,8 @@ void gp_rec_bytes(struct gp_rec *r, const void *data, size_t len)
 size_t gp_rec_end(struct gp_rec *r, unsigned tag)
 {
 	uint8_t *h = r->base;
-	if (r->small) {
-		h[0] = (uint8_t)tag;
-		h[1] = (uint8_t)(r->p - h - 2);
-		return (size_t)(r->p - h);
-	}
+	if (r->small)
+		return gp_rec_end_small(r, tag);
 	size_t len = (size_t)(r->p - r->base) - GP_REC_HEADER;
 	if (len < 128) { /* most records: a one-byte length, the payload moves 3 bytes down */
 		h[0] = (uint8_t)tag;

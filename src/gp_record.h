@@ -74,4 +74,14 @@ void gp_rec_bytes(struct gp_rec *r, const void *data, size_t len);
  * down), a longer one a padded 4-byte length in place. @return total bytes from buf. */
 size_t gp_rec_end(struct gp_rec *r, unsigned tag);
 
+/* gp_rec_end of a record begun with gp_rec_begin_small, inline (the preload's hot path: the
+ * record can then stay in registers). */
+static inline size_t gp_rec_end_small(struct gp_rec *r, unsigned tag)
+{
+	uint8_t *h = r->base;
+	h[0] = (uint8_t)tag;
+	h[1] = (uint8_t)(r->p - h - 2);
+	return (size_t)(r->p - h);
+}
+
 #endif
