@@ -2,7 +2,7 @@
 """growprof on real programs nobody here wrote.
 
     check_real.py --preload libgrowprof.so --counter counter.so --growprof growprof
-                  --case python|perl|sqlite|jq|git|bash|gcc|make [--keep]
+                  --case python|perl|sqlite|jq|git|bash|gcc|make|threads [--keep]
 
 For the case it writes the program's input into a fresh work directory, runs the program
 there plainly, then again (in a fresh work directory of the same path, so that paths in the
@@ -260,8 +260,46 @@ def run_make(c):
     c.compare([exe, "-s", "--no-print-directory", "-f", "Makefile"], extra={"LC_ALL": "C"})
 
 
+PYTHON_THREADS = r'''
+import json, threading
+def work(k):
+    parts = [json.dumps({"k": k, "i": i, "l": list(range(i % 17))}) for i in range(20000)]
+    b = bytearray()
+    for x in parts:
+        b += x.encode()
+    return len(b)
+res = [0] * 4
+def run(k):
+    res[k] = work(k)
+ts = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print(res)
+'''
+
+
+def run_threads(c):
+    """Programs that grow buffers on several threads at once: each thread's records go
+    to a buffer of its own, and blocks move between threads (sort's merge, xz's blocks)."""
+    sort, xz, py = c.need("sort"), c.need("xz"), "/usr/bin/python3"
+    c.need(py)
+
+    def prepare(work):
+        with open(os.path.join(work, "nums.txt"), "w") as f:
+            f.write("".join(f"{(i * 7919) % 300007}\n" for i in range(300000)))
+    c.prepare = prepare
+    c.file("threads.py", PYTHON_THREADS)
+    c.compare(["sh", "-c", f"'{sort}' -n --parallel=2 -S 8M nums.txt | tail -n 2 && "
+               f"'{xz}' -T2 -6 -c nums.txt | '{xz}' -d -c | wc -l && '{py}' threads.py"],
+              extra={"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0",
+                     "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C"})
+
+
 CASES = {"python": run_python, "perl": run_perl, "sqlite": run_sqlite, "jq": run_jq,
-         "git": run_git, "bash": run_bash, "gcc": run_gcc, "make": run_make}
+         "git": run_git, "bash": run_bash, "gcc": run_gcc, "make": run_make,
+         "threads": run_threads}
 
 
 # ---------------------------------------------------------------------- the checks
