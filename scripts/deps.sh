@@ -6,7 +6,7 @@ pkgs=(gcc pkg-config meson ninja-build libunwind-dev uthash-dev libzstd-dev zstd
       libelf-dev libiberty-dev python3 libprotobuf-c-dev protobuf-c-compiler zlib1g-dev)
 opt=() # best effort: a test that needs one of these skips (exit 77) without it
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(python3 sqlite3 jq perl git make clang libclang-rt-14-dev protobuf-compiler)
+  pkgs+=(python3 sqlite3 jq perl git make xz-utils clang libclang-rt-14-dev protobuf-compiler)
   opt+=(chromium)
   command -v node >/dev/null || opt+=(nodejs) # node and npm may come from elsewhere than apt
   command -v npm >/dev/null || opt+=(npm)
