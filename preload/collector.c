@@ -1383,6 +1383,10 @@ static ALWAYS_INLINE int maybe_relocation(const struct gp_tls *t, const uint32_t
 		return 0;
 	if (!t->nrecs && (t->rq_mmapped || *(const uint8_t *)t->rq != *(const uint8_t *)p))
 		return 0;
+	/* A plain entry's slack is at most 31: a block this large is not smaller than the
+	 * watched one (glibc's free reads the chunk header anyway; the entry may miss). */
+	if (gp_usable(p) >= t->rqsize + GP_SH_SLACK_MAX)
+		return 0;
 	*e = *sh;
 	if (!(*e & GP_SH_KNOWN))
 		return 0;
