@@ -1039,6 +1039,15 @@ void gp_restart_after_exec(void)
 
 /* ---- the events ---- */
 
+/* The origin stack of an allocation at a hot call site. Out of line: its 4 KiB frame (the
+ * unwound stack) stays off the common path. */
+static __attribute__((noinline)) uint32_t origin_capture(uint64_t ra, uint64_t cfa)
+{
+	struct gp_stack_ref sr;
+	gp_stack_get(ra, cfa, gp_depth < GP_ORIGIN_DEPTH ? gp_depth : GP_ORIGIN_DEPTH, &sr);
+	return gp_stack_ref_id(&sr);
+}
+
 void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	gp_tls.rq = (uint64_t)p; /* a candidate destination of a relocation */
@@ -1050,12 +1059,7 @@ void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 	uint32_t cs = gp_callsite(ra, &hot);
 	uint32_t *sh = gp_shadow_slot((uint64_t)p);
 	uint64_t slack = gp_usable(p) - size;
-	uint32_t id = 0;
-	if (hot) {
-		struct gp_stack_ref sr;
-		gp_stack_get(ra, cfa, gp_depth < GP_ORIGIN_DEPTH ? gp_depth : GP_ORIGIN_DEPTH, &sr);
-		id = gp_stack_ref_id(&sr);
-	}
+	uint32_t id = hot ? origin_capture(ra, cfa) : 0;
 	if (sh && slack <= GP_SH_SLACK_MAX && id <= GP_SH_STACK_MAX) {
 		/* The common case: four bytes in the shadow, no lock, no hashing. */
 		uint32_t payload = id ? GP_SH_STACK | id : cs == GP_CALLSITE_NONE ? 0 : cs + 1;
