@@ -19,7 +19,7 @@ struct gp_copy_rec {
 
 struct gp_tls {
 	int busy;      /* inside the profiler: nested allocator calls go straight through */
-	uint32_t tnum; /* small thread number for STEP records, 0 = not assigned yet */
+	uint32_t tnum; /* small thread number for SEGMENT records, 0 = not assigned yet */
 	/* This thread's counts while reg > 0 (summed at flush). */
 	uint64_t allocs, frees, steps, chains, failed;
 	int reg;                /* 0: not yet registered, 1: registered, -1: use the globals */
@@ -29,7 +29,7 @@ struct gp_tls {
 	 * since (memcpy/memmove). If the thread then frees a smaller block those copies came
 	 * from, the data moved house: a relocation step (malloc + copy + free growth). */
 	uint64_t rq, rqsize;
-	uint32_t nrecs, frees_since;
+	uint32_t nrecs;
 	int rq_mmapped; /* glibc mapped it on its own: freed elsewhere, it is unmapped at once */
 	struct gp_copy_rec recs[GP_RELOC_RECS];
 };

@@ -2,6 +2,8 @@
  * relocation step in it at all (relocation_totals.steps == 0, no site of kind
  * "relocation"); the only growth is realloc_only's realloc chain.
  *   churn             malloc/calloc/free of random sizes, written with memset, no copies
+ *   leftovers         small blocks written only at their two ends, freed and allocated in
+ *                     turn: new and freed block may start with the same allocator leftovers
  *   stack_copy        new = malloc(256) + memcpy(new, stack buffer) + free(an older, smaller
  *                     block): the copy did not come from the freed block
  *   strdup_free       strdup + free of an unrelated smaller block; a same-size duplicate
@@ -57,6 +59,28 @@ RT_SITE static void churn(void)
 		}
 	}
 	for (int k = 0; k < 64; k++)
+		free(slot[k]);
+}
+
+/* Small blocks written only at their ends, the rest left as malloc found it: a block glibc
+ * hands out again holds its free-list pointer (and zeros) at the start, and so may the
+ * smaller block freed next. A shared 16-byte prefix is no copy. */
+RT_SITE static void leftovers(void)
+{
+	unsigned char *slot[512] = { 0 };
+	for (int i = 0; i < 150 * ROUNDS; i++) {
+		unsigned k = rnd(512);
+		if (slot[k]) {
+			checksum = checksum * 31 + slot[k][0];
+			free(slot[k]);
+		}
+		size_t n = 8 + rnd(40);
+		unsigned char *p = malloc(n);
+		p[0] = (unsigned char)rnd(4);
+		p[n - 1] = (unsigned char)i;
+		slot[k] = p;
+	}
+	for (int k = 0; k < 512; k++)
 		free(slot[k]);
 }
 
@@ -239,6 +263,7 @@ int main(void)
 	rt_truth.program = "reloc_none";
 	rt_truth.only_listed = 1;
 	churn();
+	leftovers();
 	stack_copy();
 	strdup_free();
 	copy_keep();
