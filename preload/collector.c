@@ -1366,6 +1366,13 @@ static ALWAYS_INLINE int maybe_relocation(const struct gp_tls *t, const uint32_t
 {
 	if (!t->rq || !t->nrecs)
 		return 0;
+	/* some copy must have come from within p (relocation() checks its exact size) */
+	uint64_t lo = (uint64_t)p, hi = lo + gp_usable(p);
+	uint32_t i = 0;
+	while (i < t->nrecs && !(t->recs[i].src_lo >= lo && t->recs[i].src_hi <= hi))
+		i++;
+	if (i == t->nrecs)
+		return 0;
 	/* A plain entry's slack is at most 31: a block this large is not smaller than the
 	 * watched one (glibc's free reads the chunk header anyway; the entry may miss). */
 	if (gp_usable(p) >= t->rqsize + GP_SH_SLACK_MAX)
