@@ -1252,34 +1252,6 @@ static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind, u
 	gp_shadow_put(sh, q, GP_SH_SIDE, 0);
 }
 
-void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n)
-{
-	uint64_t delta = dst - src;
-	for (uint32_t i = 0; i < t->nrecs; i++) {
-		struct gp_copy_rec *c = &t->recs[i];
-		if (c->delta == delta) {
-			if (src < c->src_lo)
-				c->src_lo = src;
-			if (src + n > c->src_hi)
-				c->src_hi = src + n;
-			c->bytes += n;
-			return;
-		}
-	}
-	uint32_t i = t->nrecs;
-	if (i == GP_RELOC_RECS) { /* full: replace the smallest, if this one is bigger */
-		i = 0;
-		for (uint32_t j = 1; j < GP_RELOC_RECS; j++)
-			if (t->recs[j].bytes < t->recs[i].bytes)
-				i = j;
-		if (t->recs[i].bytes >= n)
-			return;
-	} else {
-		t->nrecs++;
-	}
-	t->recs[i] = (struct gp_copy_rec){ delta, src, src + n, n, src, n };
-}
-
 /*
  * Read `n` bytes at `addr` of this process without faulting if they are gone: the watched
  * block may have been handed to another thread and freed there, and glibc unmaps a freed

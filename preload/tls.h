@@ -36,7 +36,35 @@ struct gp_tls {
 
 extern __thread struct gp_tls gp_tls __attribute__((tls_model("initial-exec")));
 
-void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n);
+/* Record a copy into the watched block: merged with a record of the same translation, else a
+ * new record (when all are taken, it replaces the smallest if it is bigger). */
+static inline void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n)
+{
+	uint64_t delta = dst - src;
+	for (uint32_t i = 0; i < t->nrecs; i++) {
+		struct gp_copy_rec *c = &t->recs[i];
+		if (c->delta == delta) {
+			if (src < c->src_lo)
+				c->src_lo = src;
+			if (src + n > c->src_hi)
+				c->src_hi = src + n;
+			c->bytes += n;
+			return;
+		}
+	}
+	uint32_t i = t->nrecs;
+	if (i == GP_RELOC_RECS) {
+		i = 0;
+		for (uint32_t j = 1; j < GP_RELOC_RECS; j++)
+			if (t->recs[j].bytes < t->recs[i].bytes)
+				i = j;
+		if (t->recs[i].bytes >= n)
+			return;
+	} else {
+		t->nrecs++;
+	}
+	t->recs[i] = (struct gp_copy_rec){ delta, src, src + n, n, src, n };
+}
 
 /* A copy of n bytes from src to dst is about to happen (memcpy & co.). Cheap: a compare. */
 static inline void gp_note_copy(const void *dst, const void *src, uint64_t n)
