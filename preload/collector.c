@@ -659,7 +659,11 @@ static inline void put_chain(struct gp_rec *r, struct gp_tbuf *tb, uint32_t chai
 	gp_rec_z(r, (int64_t)chain - (int64_t)tb->last_chain);
 	tb->last_chain = chain;
 	if (chain <= SLOT_IDS) {
-		slots[chain - 1].where = WHERE(tb);
+		/* written once per segment, not per record: slots of two threads' chains share
+		 * cache lines */
+		uint16_t w = WHERE(tb);
+		if (slots[chain - 1].where != w)
+			slots[chain - 1].where = w;
 	}
 }
 
