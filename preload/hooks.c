@@ -61,13 +61,22 @@ on:
 
 static inline void leave(void) { gp_tls.busy = 0; }
 
+/* errno's address: constant for a thread, asked of libc once (a call per hook otherwise). */
+static inline int *err_loc(void)
+{
+	int *p = gp_tls.errp;
+	if (__builtin_expect(p == NULL, 0))
+		gp_tls.errp = p = &errno;
+	return p;
+}
+
 static void *record_alloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	if (p) {
-		int e = errno;
+		int *ep = err_loc(), e = *ep;
 		gp_count_alloc();
 		gp_on_alloc(p, n, ra, cfa);
-		errno = e;
+		*ep = e;
 	}
 	leave();
 	return p;
@@ -94,13 +103,13 @@ EXPORT void free(void *p)
 		__libc_free(p);
 		return;
 	}
-	int e = errno;
+	int *ep = err_loc(), e = *ep;
 	/* Forget the block before the real free: once freed, another thread may get the same
 	 * address from malloc and record it, and we must not erase that record. */
 	gp_on_free(p, RA(), CFA());
 	gp_count_free();
 	__libc_free(p);
-	errno = e;
+	*ep = e;
 	leave();
 }
 
@@ -118,13 +127,13 @@ static void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 		return q;
 	}
 	struct gp_realloc r;
-	int e = errno;
+	int *ep = err_loc(), e = *ep;
 	gp_realloc_begin(p, &r);
-	errno = e;
+	*ep = e;
 	void *q = __libc_realloc(p, n);
-	e = errno;
+	e = *ep;
 	gp_realloc_end(p, q, n, &r, ra, cfa);
-	errno = e;
+	*ep = e;
 	leave();
 	return q;
 }

@@ -499,14 +499,14 @@ void gp_stacks_new_trace(void)
 /* The last call sites this thread allocated from: a hit skips the table's probe. Entries
  * of the table never move, so an index stays valid for good. A call site's state is
  * remembered too, so that most allocations do not read the shared table at all. */
-#define CS_TCACHE 8
-enum { CS_ASK = 0, CS_COLD, CS_HOT }; /* ASK: consult the table on every allocation */
-static __thread struct {
-	uint64_t ra;
-	uint32_t i, state;
-} cs_tcache[CS_TCACHE] __attribute__((tls_model("initial-exec")));
-
-static __thread unsigned cs_tick __attribute__((tls_model("initial-exec")));
+__thread struct gp_cs_tcache gp_cs_tcache[GP_CS_TCACHE] __attribute__((tls_model("initial-exec")));
+__thread unsigned gp_cs_tick __attribute__((tls_model("initial-exec")));
+#define cs_tcache gp_cs_tcache
+#define cs_tick gp_cs_tick
+#define CS_TCACHE GP_CS_TCACHE
+#define CS_ASK GP_CS_ASK
+#define CS_COLD GP_CS_COLD
+#define CS_HOT GP_CS_HOT
 
 /*
  * Whether this allocation at call site i gets a full stack. The first few allocations of
@@ -520,7 +520,7 @@ static __thread unsigned cs_tick __attribute__((tls_model("initial-exec")));
  * and counts a hot one's allocations one in 16: threads allocating at the same place
  * rarely touch its cache line, and never write it while it is cold.
  */
-static uint32_t callsite_policy(uint32_t i, unsigned slot, int *hot)
+uint32_t gp_callsite_policy(uint32_t i, unsigned slot, int *hot)
 {
 	struct callsite *c = &cs_tab[i];
 	uint64_t n = c->allocs;
@@ -544,18 +544,12 @@ static uint32_t callsite_policy(uint32_t i, unsigned slot, int *hot)
 	return i;
 }
 
-uint32_t gp_callsite(uint64_t ra, int *hot)
+uint32_t gp_callsite_slow(uint64_t ra, int *hot)
 {
 	*hot = 0;
 	if (!cs_tab)
 		return GP_CALLSITE_NONE;
 	unsigned slot = (unsigned)(ra >> 3) % CS_TCACHE;
-	if (cs_tcache[slot].ra == ra) {
-		uint32_t i = cs_tcache[slot].i, state = cs_tcache[slot].state;
-		if (state != CS_ASK && (++cs_tick & (state == CS_COLD ? 255 : 15)))
-			return i;
-		return callsite_policy(i, slot, hot);
-	}
 	uint32_t i = (uint32_t)mix(ra) & (CS_CAP - 1);
 	for (unsigned probe = 0; probe < 128; probe++, i = (i + 1) & (CS_CAP - 1)) {
 		if (i == CS_CAP - 1)
@@ -565,7 +559,7 @@ uint32_t gp_callsite(uint64_t ra, int *hot)
 			cs_tcache[slot].ra = ra;
 			cs_tcache[slot].i = i;
 			cs_tcache[slot].state = CS_ASK;
-			return callsite_policy(i, slot, hot);
+			return gp_callsite_policy(i, slot, hot);
 		}
 		if (cur == 0) {
 			uint64_t expect = 0;

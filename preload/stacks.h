@@ -37,7 +37,33 @@ uint32_t gp_stack_intern_id_locked(uint32_t id);
  * GP_CALLSITE_NONE if the table is full; *hot tells whether it is hot.
  */
 #define GP_CALLSITE_NONE 0x7fffffffu
-uint32_t gp_callsite(uint64_t ra, int *hot);
+
+/* The last call sites this thread allocated from, with their state (stacks.c): a hit skips
+ * the table, and most allocations do not read the shared table at all. */
+#define GP_CS_TCACHE 8
+enum { GP_CS_ASK = 0, GP_CS_COLD, GP_CS_HOT }; /* ASK: consult the table every time */
+struct gp_cs_tcache {
+	uint64_t ra;
+	uint32_t i, state;
+};
+extern __thread struct gp_cs_tcache gp_cs_tcache[GP_CS_TCACHE]
+	__attribute__((tls_model("initial-exec")));
+extern __thread unsigned gp_cs_tick __attribute__((tls_model("initial-exec")));
+uint32_t gp_callsite_policy(uint32_t i, unsigned slot, int *hot);
+uint32_t gp_callsite_slow(uint64_t ra, int *hot);
+
+static inline uint32_t gp_callsite(uint64_t ra, int *hot)
+{
+	unsigned slot = (unsigned)(ra >> 3) % GP_CS_TCACHE;
+	struct gp_cs_tcache *c = &gp_cs_tcache[slot];
+	if (__builtin_expect(c->ra == ra, 1)) {
+		*hot = 0;
+		if (c->state != GP_CS_ASK && (++gp_cs_tick & (c->state == GP_CS_COLD ? 255 : 15)))
+			return c->i;
+		return gp_callsite_policy(c->i, slot, hot);
+	}
+	return gp_callsite_slow(ra, hot);
+}
 /* A chain began at a block of call site idx: mark it hot and @return its address. */
 uint64_t gp_callsite_heat(uint32_t idx);
 /* A chain began at a block whose full stack was captured at call site `ra`. */

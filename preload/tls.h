@@ -19,6 +19,7 @@ struct gp_copy_rec {
 
 struct gp_tls {
 	int busy;      /* inside the profiler: nested allocator calls go straight through */
+	int *errp;     /* &errno of this thread, once known */
 	uint32_t tnum; /* small thread number for SEGMENT records, 0 = not assigned yet */
 	/* This thread's counts while reg > 0 (summed at flush). */
 	uint64_t allocs, frees, steps, chains, failed;
