@@ -1052,14 +1052,10 @@ static __attribute__((noinline)) uint32_t origin_capture(uint64_t ra, uint64_t c
 	return gp_stack_ref_id(&sr);
 }
 
-void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
+/* gp_on_alloc's other cases (collector.h has the common one): an origin stack to capture,
+ * a part of the shadow to reserve, or details that do not fit the entry. */
+void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa, uint32_t cs, int hot)
 {
-	gp_tls.rq = (uint64_t)p; /* a candidate destination of a relocation */
-	gp_tls.rqsize = size;
-	gp_tls.nrecs = 0;
-	gp_tls.rq_mmapped = (int)(((const uint64_t *)p)[-1] & 2);
-	int hot;
-	uint32_t cs = gp_callsite(ra, &hot);
 	uint32_t *sh = gp_shadow_slot((uint64_t)p);
 	uint64_t slack = gp_usable(p) - size;
 	uint32_t id = hot ? origin_capture(ra, cfa) : 0;
@@ -1360,7 +1356,7 @@ static ALWAYS_INLINE int maybe_relocation(const struct gp_tls *t, const uint32_t
 	return size && t->rqsize > size;
 }
 
-void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
+void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 {
 	uint64_t old = (uint64_t)p;
 	struct gp_tls *t = &gp_tls;

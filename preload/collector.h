@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "blocks.h"
+#include "shadow.h"
+#include "stacks.h"
 #include "tls.h"
 
 enum gp_state {
@@ -35,11 +37,44 @@ void gp_init_late(void);
  * the call site, and the key of the per-thread unwind cache (stacks.h).
  */
 
-/* A block was allocated by a successful call. */
-void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa);
+void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa, uint32_t cs, int hot);
+void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa);
+
+/* A block was allocated by a successful call. Inline, its common case: a cold call site
+ * and a 4-byte shadow entry (the block also becomes the thread's watched block, tls.h). */
+static inline void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
+{
+	struct gp_tls *t = &gp_tls;
+	uint64_t h = ((const uint64_t *)p)[-1]; /* glibc's chunk header (gp_usable) */
+	t->rq = (uint64_t)p;
+	t->rqsize = size;
+	t->nrecs = 0;
+	t->rq_mmapped = (int)(h & 2);
+	int hot;
+	uint32_t cs = gp_callsite(ra, &hot);
+	uint32_t *sh = gp_shadow_find((uint64_t)p);
+	uint64_t slack = (h & ~(uint64_t)7) - ((h & 2) ? 16 : 8) - size;
+	if (__builtin_expect(!hot && sh != NULL && slack <= GP_SH_SLACK_MAX, 1)) {
+		*sh = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT |
+		      (cs == GP_CALLSITE_NONE ? 0 : cs + 1);
+		return;
+	}
+	gp_on_alloc_slow(p, size, ra, cfa, cs, hot);
+}
+
 /* The program frees `p` (not NULL); call before the real free so the address cannot be
- * handed out again to another thread before we forget it. */
-void gp_on_free(void *p, uint64_t ra, uint64_t cfa);
+ * handed out again to another thread before we forget it. Inline, its common case: an
+ * unmarked block with no copies recorded into the thread's watched block. */
+static inline void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
+{
+	struct gp_tls *t = &gp_tls;
+	uint64_t old = (uint64_t)p;
+	uint32_t *sh = gp_shadow_find(old);
+	if (__builtin_expect(old != t->rq && sh != NULL && !gp_marked(sh, old) &&
+	                     !(t->rq && t->nrecs), 1))
+		return;
+	gp_on_free_slow(p, ra, cfa);
+}
 
 /* realloc(p, n) with p != NULL and n > 0, in two halves around the real call. */
 struct gp_realloc {
