@@ -30,7 +30,7 @@ unsigned gp_depth = 64;
 
 __thread struct gp_tls gp_tls __attribute__((tls_model("initial-exec")));
 
-#define BUF_CAP (1u << 18)   /* raw records between two compressions (two buffers) */
+#define BUF_CAP (1u << 17)   /* raw records between two compressions (two buffers) */
 #define ORIGIN_CALLSITE 0x80000000u
 
 /* A spinlock (yielding when the holder is busy compressing): cheaper than a mutex for the

@@ -40,6 +40,9 @@ int gp_writer_init(struct gp_writer *w, int fd, int level, ZSTD_customMem mem)
 		return -ENOMEM;
 	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
 	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+	/* A 128 KiB window instead of level 1's 512 KiB: 384 KiB less of the profiled
+	 * process's memory, for traces about 1-5% larger (the records repeat locally). */
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, 17);
 	w->out_cap = ZSTD_CStreamOutSize();
 	w->out = mem.customAlloc(mem.opaque, w->out_cap);
 	if (!w->out) {
