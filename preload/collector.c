@@ -343,7 +343,6 @@ static void put_counts(void)
 
 #define COUNTS_MAX (GP_REC_HEADER + 5 * GP_VARINT_MAX)
 
-/* Compress and write the buffer (trace lock held). `end` closes the zstd frame. */
 /*
  * Two raw buffers: when one is full it is handed over ("pending") and the thread that filled
  * it compresses it right after releasing the trace lock, while others go on filling the
