@@ -363,7 +363,19 @@ static void writer_lock(void)
 static void writer_unlock(void) { __atomic_store_n(&writer_mu, 0, __ATOMIC_RELEASE); }
 
 /* Compress and write raw trace bytes (writer lock held). */
+static void write_out_cancellable(const uint8_t *data, size_t len, int end);
+
+/* open() and write() are cancellation points: a thread cancelled there would leave the trace
+ * and writer locks held for good. */
 static void write_out(const uint8_t *data, size_t len, int end)
+{
+	int old;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	write_out_cancellable(data, len, end);
+	pthread_setcancelstate(old, NULL);
+}
+
+static void write_out_cancellable(const uint8_t *data, size_t len, int end)
 {
 	if (gp_state != GP_STATE_ON)
 		return;
