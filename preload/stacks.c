@@ -123,6 +123,11 @@ void gp_stacks_fork_done(int child)
 
 unsigned gp_stack_capture(uint64_t *ips, unsigned depth)
 {
+	/* libunwind probes memory with write() to a pipe, a cancellation point: a thread
+	 * cancelled in there would stay counted as unwinding (and fork would wait for it
+	 * forever), and die in the middle of an allocator call. */
+	int cancel;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	for (;;) {
 		while (__atomic_load_n(&forking, __ATOMIC_ACQUIRE))
 			sched_yield();
@@ -134,6 +139,7 @@ unsigned gp_stack_capture(uint64_t *ips, unsigned depth)
 	/* Frames of the profiler itself come first; ask for enough to drop them. */
 	int n = unw_backtrace((void **)ips, (int)(depth + 8 < GP_DEPTH_MAX ? depth + 8 : GP_DEPTH_MAX));
 	__atomic_fetch_sub(&unwinders, 1, __ATOMIC_RELEASE);
+	pthread_setcancelstate(cancel, NULL);
 	if (n <= 0)
 		return 0;
 	int skip = 0;

@@ -613,6 +613,18 @@ class Case:
         self.totals_equal(rep, self.counter_of(counts, pid, what), what)
         self.functions_equal(rep, t, what)
 
+    def case_cancel(self):
+        what = "cancel"
+        _, prof, out = self.plain_and_profiled([self.prog("cancel")], what, expect_rc=0,
+                                               timeout=110)
+        traces, counts, truths = self.scan(out)
+        pid, t = self.truth(truths, "main", what)
+        f = self.one_trace(traces, pid, what)
+        rep = self.report([f], what)
+        self.complete(rep, what)
+        self.totals_equal(rep, self.counter_of(counts, pid, what), what)
+        self.functions_equal(rep, t, what)
+
     def case_dlopen_reuse(self):
         what = "dlopen-reuse"
         liba, libb = self.lib("dlra"), self.lib("dlrb")
@@ -748,6 +760,7 @@ CASES = {
     "kill-busy": Case.case_kill_busy,
     "signals": Case.case_signals,
     "threads300": Case.case_threads300,
+    "cancel": Case.case_cancel,
     "dlopen-reuse": Case.case_dlopen_reuse,
     "unwritable": Case.case_unwritable,
     "disable": Case.case_disable,
