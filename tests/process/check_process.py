@@ -599,44 +599,32 @@ class Case:
             self.functions_equal(rep, t, what)
             self.info.append(f"{mode}: {n.get('sigprof')} SIGPROF, {n.get('sigalrm')} SIGALRM")
 
+    def main_matches(self, argv, what, timeout=None):
+        """Run argv plainly and profiled (exit 0); its main process's trace must be complete,
+        with totals equal to counter.so's and functions equal to the truth tagged main.
+        @return (report, truth)."""
+        _, _, out = self.plain_and_profiled(argv, what, expect_rc=0, timeout=timeout)
+        traces, counts, truths = self.scan(out)
+        pid, t = self.truth(truths, "main", what)
+        rep = self.report([self.one_trace(traces, pid, what)], what)
+        self.complete(rep, what)
+        self.totals_equal(rep, self.counter_of(counts, pid, what), what)
+        self.functions_equal(rep, t, what)
+        return rep, t
+
     def case_threads300(self):
         what = "threads300"
-        _, prof, out = self.plain_and_profiled([self.prog("threads300")], what, expect_rc=0,
-                                               timeout=110)
-        traces, counts, truths = self.scan(out)
-        pid, t = self.truth(truths, "main", what)
+        _, t = self.main_matches([self.prog("threads300")], what, timeout=110)
         if t["functions"]["thread_grow"]["steps"] != t["notes"]["expect_steps"]:
             self.err(f"{what}: the program's own count of steps is off (target broken?)")
-        f = self.one_trace(traces, pid, what)
-        rep = self.report([f], what)
-        self.complete(rep, what)
-        self.totals_equal(rep, self.counter_of(counts, pid, what), what)
-        self.functions_equal(rep, t, what)
 
     def case_cancel(self):
-        what = "cancel"
-        _, prof, out = self.plain_and_profiled([self.prog("cancel")], what, expect_rc=0,
-                                               timeout=110)
-        traces, counts, truths = self.scan(out)
-        pid, t = self.truth(truths, "main", what)
-        f = self.one_trace(traces, pid, what)
-        rep = self.report([f], what)
-        self.complete(rep, what)
-        self.totals_equal(rep, self.counter_of(counts, pid, what), what)
-        self.functions_equal(rep, t, what)
+        self.main_matches([self.prog("cancel")], "cancel", timeout=110)
 
     def case_dlopen_reuse(self):
         what = "dlopen-reuse"
         liba, libb = self.lib("dlra"), self.lib("dlrb")
-        _, prof, out = self.plain_and_profiled([self.prog("dlreuse"), liba, libb], what,
-                                               expect_rc=0)
-        traces, counts, truths = self.scan(out)
-        pid, t = self.truth(truths, "main", what)
-        f = self.one_trace(traces, pid, what)
-        rep = self.report([f], what)
-        self.complete(rep, what)
-        self.totals_equal(rep, self.counter_of(counts, pid, what), what)
-        self.functions_equal(rep, t, what)
+        rep, t = self.main_matches([self.prog("dlreuse"), liba, libb], what)
         for fn, lib in (("dlr_grow_a", liba), ("dlr_grow_b", libb)):
             mine = [s for s in rep["sites"] if s.get("function") == fn]
             if not mine:
