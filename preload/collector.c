@@ -1009,12 +1009,9 @@ void gp_finish(int reason)
 		finishing = 1;
 	gp_trace_unlock();
 	for (uint32_t i = 0; mine && i < ntbufs; i++) {
-		struct gp_tbuf *t = tbufs[i];
-		spin_lock(&t->mu);
-		gp_trace_lock();
-		tb_move_locked(t);
-		gp_trace_unlock();
-		spin_unlock(&t->mu);
+		spin_lock(&tbufs[i]->mu);
+		tb_move(tbufs[i]);
+		spin_unlock(&tbufs[i]->mu);
 	}
 	gp_trace_lock();
 	if (mine && gp_state == GP_STATE_ON) {
@@ -1345,12 +1342,12 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
  * entry is read for its size.
  */
 static ALWAYS_INLINE int maybe_relocation(const struct gp_tls *t, const uint32_t *sh,
-                                          const void *p, uint32_t *e)
+                                          const void *p)
 {
 	if (!t->rq || !t->nrecs)
 		return 0;
 	/* some copy must have come from within p (relocation() checks its exact size) */
-	uint64_t lo = (uint64_t)p, hi = lo + gp_usable(p);
+	uint64_t usable = gp_usable(p), lo = (uint64_t)p, hi = lo + usable;
 	uint32_t i = 0;
 	while (i < t->nrecs && !(t->recs[i].src_lo >= lo && t->recs[i].src_hi <= hi))
 		i++;
@@ -1358,12 +1355,12 @@ static ALWAYS_INLINE int maybe_relocation(const struct gp_tls *t, const uint32_t
 		return 0;
 	/* A plain entry's slack is at most 31: a block this large is not smaller than the
 	 * watched one (glibc's free reads the chunk header anyway; the entry may miss). */
-	if (gp_usable(p) >= t->rqsize + GP_SH_SLACK_MAX)
+	if (usable >= t->rqsize + GP_SH_SLACK_MAX)
 		return 0;
-	*e = *sh;
-	if (!(*e & GP_SH_KNOWN))
+	uint32_t e = *sh;
+	if (!(e & GP_SH_KNOWN))
 		return 0;
-	uint64_t size = gp_usable(p) - (*e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
+	uint64_t size = usable - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
 	return size && t->rqsize > size;
 }
 
@@ -1374,14 +1371,13 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 	if (old == t->rq) /* the watched block itself goes away */
 		t->rq = 0, t->nrecs = 0;
 	uint32_t *sh = gp_shadow_find(old);
-	uint32_t e = 0;
 	if (!sh) /* never seen */
 		return;
 	int marked = gp_marked(sh, old);
-	if (!marked && !maybe_relocation(t, sh, p, &e))
+	if (!marked && !maybe_relocation(t, sh, p))
 		return; /* the common case, a plain block: nothing to record, and its entry is
 		         * left for the next allocation there to overwrite */
-	e = *sh;
+	uint32_t e = *sh;
 	struct gp_block b;
 	int have = block_read(old, e, 1, &b);
 	int reloc = have && t->rq && t->nrecs && gp_state == GP_STATE_ON &&
@@ -1409,7 +1405,7 @@ void gp_realloc_begin(void *p, struct gp_realloc *r)
 	}
 	/* glibc's chunk header: IS_MMAPPED is bit 1 of the size word before the block. Read it
 	 * now: after a move the old block is gone. */
-	r->mmapped = (int)(((const size_t *)p)[-1] & 2);
+	r->mmapped = (int)(gp_chunk_header(p) & GP_CHUNK_MMAPPED);
 }
 
 void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t ra,

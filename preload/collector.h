@@ -45,15 +45,15 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa);
 static inline void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	struct gp_tls *t = &gp_tls;
-	uint64_t h = ((const uint64_t *)p)[-1]; /* glibc's chunk header (gp_usable) */
+	uint64_t h = gp_chunk_header(p);
 	t->rq = (uint64_t)p;
 	t->rqsize = size;
 	t->nrecs = 0;
-	t->rq_mmapped = (int)(h & 2);
+	t->rq_mmapped = (int)(h & GP_CHUNK_MMAPPED);
 	int hot;
 	uint32_t cs = gp_callsite(ra, &hot);
 	uint32_t *sh = gp_shadow_find((uint64_t)p);
-	uint64_t slack = (h & ~(uint64_t)7) - ((h & 2) ? 16 : 8) - size;
+	uint64_t slack = gp_chunk_usable(h) - size;
 	if (__builtin_expect(!hot && sh != NULL && slack <= GP_SH_SLACK_MAX, 1)) {
 		*sh = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT |
 		      (cs == GP_CALLSITE_NONE ? 0 : cs + 1);

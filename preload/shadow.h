@@ -103,11 +103,17 @@ static inline uint32_t gp_shadow_get(uint64_t p)
 	return e ? *e : 0;
 }
 
-/* glibc's usable size of an allocated block, read from its chunk header. */
-static inline uint64_t gp_usable(const void *p)
+/* glibc's chunk header: the size word before a block. IS_MMAPPED is its bit 1. */
+#define GP_CHUNK_MMAPPED 2u
+static inline uint64_t gp_chunk_header(const void *p) { return ((const uint64_t *)p)[-1]; }
+
+/* The usable size of an allocated block, from its chunk header `h`. */
+static inline uint64_t gp_chunk_usable(uint64_t h)
 {
-	uint64_t h = ((const uint64_t *)p)[-1];
-	return (h & ~(uint64_t)7) - ((h & 2) ? 16 : 8);
+	return (h & ~(uint64_t)7) - ((h & GP_CHUNK_MMAPPED) ? 16 : 8);
 }
+
+/* glibc's usable size of an allocated block, read from its chunk header. */
+static inline uint64_t gp_usable(const void *p) { return gp_chunk_usable(gp_chunk_header(p)); }
 
 #endif
