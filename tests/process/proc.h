@@ -83,26 +83,8 @@ static inline int pt_write(gp_truth *t, const char *program, const char *tag)
     gp_putu(&o, (uint64_t)getpid());
     gp_puts(&o, ",\"ppid\":");
     gp_putu(&o, (uint64_t)getppid());
-    gp_puts(&o, ",\"functions\":{");
-    for (int i = 0; i < t->nfn; i++) {
-        if (i)
-            gp_puts(&o, ",");
-        gp_puts(&o, "\"");
-        gp_puts(&o, t->fn[i].name);
-        gp_puts(&o, "\":{");
-        first = 1;
-        for (int k = 0; k < GP_NFN_FIELDS; k++) {
-            gp_put_key(&o, gp_fn_field_names[k], &first);
-            gp_putu(&o, t->fn[i].v[k]);
-        }
-        gp_puts(&o, "}");
-    }
-    gp_puts(&o, "},\"totals\":{");
-    first = 1;
-    for (int k = 0; k < GP_NT_FIELDS; k++) {
-        gp_put_key(&o, gp_t_field_names[k], &first);
-        gp_putu(&o, t->t[k]);
-    }
+    gp_puts(&o, ",");
+    gp_put_counts(&o, t);
     gp_puts(&o, "},\"notes\":{");
     first = 1;
     for (int i = 0; i < pt_notes.n; i++) {

@@ -399,6 +399,32 @@ static inline void gp_put_key(gp_out *o, const char *key, int *first)
     gp_puts(o, "\":");
 }
 
+/* "functions":{FN:{...},...},"totals":{... (the totals' object left open). */
+static inline void gp_put_counts(gp_out *o, const gp_truth *t)
+{
+    int first;
+    gp_puts(o, "\"functions\":{");
+    for (int i = 0; i < t->nfn; i++) {
+        if (i)
+            gp_puts(o, ",");
+        gp_puts(o, "\"");
+        gp_puts(o, t->fn[i].name);
+        gp_puts(o, "\":{");
+        first = 1;
+        for (int k = 0; k < GP_NFN_FIELDS; k++) {
+            gp_put_key(o, gp_fn_field_names[k], &first);
+            gp_putu(o, t->fn[i].v[k]);
+        }
+        gp_puts(o, "}");
+    }
+    gp_puts(o, "},\"totals\":{");
+    first = 1;
+    for (int k = 0; k < GP_NT_FIELDS; k++) {
+        gp_put_key(o, gp_t_field_names[k], &first);
+        gp_putu(o, t->t[k]);
+    }
+}
+
 /* Writes the truth JSON to $GPTRUTH_OUTPUT, or stdout. Returns 0, or -1 if it could not. */
 static inline int gp_write(gp_truth *t, const char *program)
 {
@@ -409,26 +435,8 @@ static inline int gp_write(gp_truth *t, const char *program)
     pthread_mutex_lock(&t->mu);
     gp_puts(&o, "{\"program\":\"");
     gp_puts(&o, program);
-    gp_puts(&o, "\",\"functions\":{");
-    for (int i = 0; i < t->nfn; i++) {
-        if (i)
-            gp_puts(&o, ",");
-        gp_puts(&o, "\"");
-        gp_puts(&o, t->fn[i].name);
-        gp_puts(&o, "\":{");
-        first = 1;
-        for (int k = 0; k < GP_NFN_FIELDS; k++) {
-            gp_put_key(&o, gp_fn_field_names[k], &first);
-            gp_putu(&o, t->fn[i].v[k]);
-        }
-        gp_puts(&o, "}");
-    }
-    gp_puts(&o, "},\"totals\":{");
-    first = 1;
-    for (int k = 0; k < GP_NT_FIELDS; k++) {
-        gp_put_key(&o, gp_t_field_names[k], &first);
-        gp_putu(&o, t->t[k]);
-    }
+    gp_puts(&o, "\",");
+    gp_put_counts(&o, t);
     gp_puts(&o, "},\"expected\":{\"totals\":{");
     first = 1;
     for (int e = 0; e < t->nexpect; e++) {
