@@ -34,6 +34,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gptest  # noqa: E402
+from gptest import base_env, show  # noqa: E402
+
 TOTAL_KEYS = ["allocs", "frees", "steps", "failed", "grows", "shrinks", "moves", "remaps",
               "bytes_copied", "chains", "max_chain_steps"]
 SITE_KEYS = ["steps", "grows", "shrinks", "moves", "in_place", "remaps", "bytes_copied",
@@ -42,8 +46,7 @@ PATTERNS = ("linear", "geometric", "mixed")
 RUN_TIMEOUT = 100
 
 
-class Failure(Exception):
-    pass
+Failure = gptest.Failure
 
 
 def parse_args(argv):
@@ -74,29 +77,8 @@ def parse_args(argv):
     return args
 
 
-def base_env():
-    env = dict(os.environ)
-    for k in ("LD_PRELOAD", "GROWPROF_OUTPUT", "GROWPROF_DISABLE", "GROWPROF_DEPTH",
-              "GPCOUNT_OUTPUT", "GPTRUTH_OUTPUT", "GPTRUTH_LOG"):
-        env.pop(k, None)
-    return env
-
-
 def run(cmd, env, cwd, what):
-    try:
-        return subprocess.run(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise Failure(f"{what}: timed out after {RUN_TIMEOUT} s: {' '.join(cmd)}")
-    except OSError as e:
-        raise Failure(f"{what}: cannot run {cmd[0]}: {e}")
-
-
-def show(data, limit=4000):
-    text = data.decode("utf-8", "replace")
-    if len(text) > limit:
-        text = text[:limit] + f"\n... ({len(text) - limit} more characters)"
-    return text
+    return gptest.run(cmd, env, cwd, what, RUN_TIMEOUT)
 
 
 def load_json(path, what):

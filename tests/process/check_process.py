@@ -31,6 +31,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from gptest import show  # noqa: E402
+
 TOTAL_KEYS = ["allocs", "frees", "steps", "failed", "grows", "shrinks", "moves", "remaps",
               "bytes_copied", "chains", "max_chain_steps"]
 STEP_KEYS = ["steps", "failed", "grows", "shrinks", "moves", "remaps", "bytes_copied",
@@ -758,11 +761,7 @@ CASES = {
 
 
 # ---------------------------------------------------------------------- small things
-def show(data, limit=4000):
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-    if len(text) > limit:
-        text = text[:limit] + f"\n... ({len(text) - limit} more characters)"
-    return text
+
 
 
 def status(rc):

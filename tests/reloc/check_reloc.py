@@ -49,6 +49,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gptest  # noqa: E402
+from gptest import base_env, show  # noqa: E402
+
 TOTAL_KEYS = ["allocs", "frees", "steps", "failed", "grows", "shrinks", "moves", "remaps",
               "bytes_copied", "chains", "max_chain_steps"]
 RELOC_KEYS = ["steps", "grows", "moves", "bytes_copied", "chains", "max_chain_steps"]
@@ -68,8 +72,7 @@ INTERNAL = re.compile(
     r"|std::vector<.*>::_M_|std::__cxx11::basic_string<.*>::_M_|std::basic_string<.*>::_M_")
 
 
-class Failure(Exception):
-    pass
+Failure = gptest.Failure
 
 
 def parse_args(argv):
@@ -98,29 +101,8 @@ def parse_args(argv):
     return args
 
 
-def base_env():
-    env = dict(os.environ)
-    for k in ("LD_PRELOAD", "GROWPROF_OUTPUT", "GROWPROF_DISABLE", "GROWPROF_DEPTH",
-              "GPCOUNT_OUTPUT", "GPTRUTH_OUTPUT", "GPTRUTH_LOG"):
-        env.pop(k, None)
-    return env
-
-
 def run(cmd, env, cwd, what):
-    try:
-        return subprocess.run(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise Failure(f"{what}: timed out after {RUN_TIMEOUT} s: {' '.join(cmd)}")
-    except OSError as e:
-        raise Failure(f"{what}: cannot run {cmd[0]}: {e}")
-
-
-def show(data, limit=4000):
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-    if len(text) > limit:
-        text = text[:limit] + f"\n... ({len(text) - limit} more characters)"
-    return text
+    return gptest.run(cmd, env, cwd, what, RUN_TIMEOUT)
 
 
 def table(rows, headers):
