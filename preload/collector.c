@@ -139,6 +139,10 @@ void gp_count_slow(int is_free)
 {
 	struct gp_tls *t = &gp_tls;
 	if (t->reg == 0 && have_key) {
+		/* pthread_setspecific may allocate: busy, and errno kept (hooks.c calls this
+		 * from its fast paths) */
+		int outer = t->busy, e = errno;
+		t->busy = 1;
 		pthread_mutex_lock(&threads_mu);
 		if (nthreads < MAX_THREADS && pthread_setspecific(thread_key, t) == 0) {
 			threads[nthreads++] = t;
@@ -147,6 +151,8 @@ void gp_count_slow(int is_free)
 			t->reg = -1;
 		}
 		pthread_mutex_unlock(&threads_mu);
+		t->busy = outer;
+		errno = e;
 		if (t->reg > 0) {
 			if (is_free)
 				gp_count_free();
@@ -1060,10 +1066,15 @@ static __attribute__((noinline)) uint32_t origin_capture(uint64_t ra, uint64_t c
 	return gp_stack_ref_id(&sr);
 }
 
-/* gp_on_alloc's other cases (collector.h has the common one): an origin stack to capture,
- * a part of the shadow to reserve, or details that do not fit the entry. */
-void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa, uint32_t cs, int hot)
+/* gp_on_alloc's other cases (collector.h has the common one): a call site to look up, an
+ * origin stack to capture, a part of the shadow to reserve, details that do not fit the
+ * entry, or a thread yet to be counted. */
+void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
+	gp_count_alloc();
+	uint32_t csh = gp_callsite(ra);
+	uint32_t cs = csh & ~GP_CALLSITE_HOT;
+	int hot = !!(csh & GP_CALLSITE_HOT);
 	uint32_t *sh = gp_shadow_slot((uint64_t)p);
 	uint64_t slack = gp_usable(p) - size;
 	uint32_t id = hot ? origin_capture(ra, cfa) : 0;
@@ -1292,8 +1303,11 @@ static int same_bytes(const uint8_t *a, uint64_t b, uint64_t n, int careful)
 
 /*
  * The thread frees `old` (known as *b) after allocating a larger block `q`. It is a
- * relocation step old -> q when the thread copied data from `old` into `q` (seen through
- * memcpy & co., and still there). @return nonzero if it was one (chains handled).
+ * relocation step old -> q when the thread copied old's contents into `q` (seen through
+ * memcpy & co., and still there): copies from `old` that reach across at least half of it,
+ * however many calls they took. A few bytes taken out of a larger block (a field, the
+ * characters of an interpreter's string object behind its header) are not its contents.
+ * @return nonzero if it was one (chains handled).
  *
  * A copy the compiler inlined is not seen. (Guessing one from q starting with old's bytes
  * found "relocations" between unrelated small blocks that both held what malloc had left in
@@ -1303,12 +1317,12 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t q = t->rq, qsize = t->rqsize, oldsize = b->size, copied = 0;
+	uint64_t lo = UINT64_MAX, hi = 0; /* the part of old the copies reach across */
 	if (!oldsize || qsize <= oldsize || q == old)
 		return 0;
 	uint32_t qe = gp_shadow_get(q);
 	if (!qe) { /* q was freed (by another thread: ours clears t->rq) */
-		t->rq = 0;
-		t->nrecs = 0;
+		gp_watch_reset(t);
 		return 0;
 	}
 	for (uint32_t i = 0; i < t->nrecs; i++) {
@@ -1316,14 +1330,17 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 		/* Copies from this block, whose data is still in q: a copy recorded from a block
 		 * another thread freed since (and reused for this one) does not match. */
 		if (c->src_lo >= old && c->src_hi <= old + oldsize &&
-		    same_bytes((const uint8_t *)c->first_src, c->first_src + c->delta, c->first_n,
+		    same_bytes((const uint8_t *)c->first_src, c->first_src + t->rdelta[i], c->first_n,
 		               t->rq_mmapped))
+		{
 			copied += c->bytes;
+			lo = c->src_lo < lo ? c->src_lo : lo;
+			hi = c->src_hi > hi ? c->src_hi : hi;
+		}
 	}
 	if (!copied)
 		return 0;
-	t->nrecs = 0;
-	t->rq = 0;
+	gp_watch_reset(t);
 	struct gp_stack_ref sr;
 	gp_stack_get(ra, cfa, gp_depth, &sr);
 	uint32_t origin;
@@ -1366,10 +1383,11 @@ static ALWAYS_INLINE int maybe_relocation(const struct gp_tls *t, const uint32_t
 
 void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 {
+	gp_count_free();
 	uint64_t old = (uint64_t)p;
 	struct gp_tls *t = &gp_tls;
 	if (old == t->rq) /* the watched block itself goes away */
-		t->rq = 0, t->nrecs = 0;
+		gp_watch_reset(t);
 	uint32_t *sh = gp_shadow_find(old);
 	if (!sh) /* never seen */
 		return;
@@ -1393,7 +1411,7 @@ void gp_realloc_begin(void *p, struct gp_realloc *r)
 	uint32_t e = gp_shadow_get((uint64_t)p);
 	r->e = e;
 	if ((uint64_t)p == gp_tls.rq) /* the watched block is resized: no longer a fresh block */
-		gp_tls.rq = 0, gp_tls.nrecs = 0;
+		gp_watch_reset(&gp_tls);
 	/* A table entry is left in place: an in-place step replaces it with one operation. */
 	r->known = block_read((uint64_t)p, e, 0, &r->b);
 	r->side = !!(e & GP_SH_SIDE) && r->known;

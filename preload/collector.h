@@ -37,43 +37,65 @@ void gp_init_late(void);
  * the call site, and the key of the per-thread unwind cache (stacks.h).
  */
 
-void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa, uint32_t cs, int hot);
+/*
+ * An allocation of `size` bytes at `p` by a successful call, and a free of `p` (not NULL,
+ * before the real free, so that the address cannot be handed out again to another thread
+ * before we forget it). Each has an inline fast path for the common case, which neither
+ * locks, nor allocates, nor touches errno, and counts the call: @return 1 if done, 0 if
+ * the slow path must do it all (counting included). The slow paths are to be called with
+ * gp_tls.busy set (they may unwind, take locks and write) and errno saved.
+ */
+void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa);
 void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa);
 
-/* A block was allocated by a successful call. Inline, its common case: a cold call site
- * and a 4-byte shadow entry (the block also becomes the thread's watched block, tls.h). */
-static inline void gp_on_alloc(void *p, size_t size, uint64_t ra, uint64_t cfa)
+/* Every allocation becomes the thread's watched block (tls.h). */
+static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size, uint64_t h)
+{
+	t->rq = (uint64_t)p;
+	t->rqsize = size;
+	t->rwin = size;
+	t->nrecs = 0;
+	t->rnotes = 0;
+	t->rspan = 0;
+	t->rq_mmapped = (int)(h & GP_CHUNK_MMAPPED);
+}
+
+/* The common allocation: a call site in this thread's cache whose allocations need no
+ * stack now, and a 4-byte shadow entry. */
+static inline int gp_on_alloc(void *p, size_t size, uint64_t ra)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t h = gp_chunk_header(p);
-	t->rq = (uint64_t)p;
-	t->rqsize = size;
-	t->nrecs = 0;
-	t->rq_mmapped = (int)(h & GP_CHUNK_MMAPPED);
-	int hot;
-	uint32_t cs = gp_callsite(ra, &hot);
+	gp_watch_alloc(t, p, size, h);
+	struct gp_cs_tcache *c = &gp_cs_tcache[gp_cs_slot(ra)];
 	uint32_t *sh = gp_shadow_find((uint64_t)p);
 	uint64_t slack = gp_chunk_usable(h) - size;
-	if (__builtin_expect(!hot && sh != NULL && slack <= GP_SH_SLACK_MAX, 1)) {
-		*sh = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT |
-		      (cs == GP_CALLSITE_NONE ? 0 : cs + 1);
-		return;
+	uint32_t left = c->left;
+	if (__builtin_expect(c->ra == ra && left > 1 && sh != NULL &&
+	                     slack <= GP_SH_SLACK_MAX && t->reg > 0, 1)) {
+		c->left = left - 1;
+		*sh = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | (c->i + 1);
+		__atomic_store_n(&t->allocs, t->allocs + 1, __ATOMIC_RELAXED);
+		return 1;
 	}
-	gp_on_alloc_slow(p, size, ra, cfa, cs, hot);
+	return 0;
 }
 
-/* The program frees `p` (not NULL); call before the real free so the address cannot be
- * handed out again to another thread before we forget it. Inline, its common case: an
- * unmarked block with no copies recorded into the thread's watched block. */
-static inline void gp_on_free(void *p, uint64_t ra, uint64_t cfa)
+/* The common free: an unmarked block that cannot be the source of copies recorded into the
+ * thread's watched block. */
+static inline int gp_on_free(void *p)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t old = (uint64_t)p;
 	uint32_t *sh = gp_shadow_find(old);
-	if (__builtin_expect(old != t->rq && sh != NULL && !gp_marked(sh, old) &&
-	                     !(t->rq && t->nrecs), 1))
-		return;
-	gp_on_free_slow(p, ra, cfa);
+	if (old == t->rq) /* the watched block itself goes away (a temporary, often) */
+		gp_watch_reset(t);
+	if (__builtin_expect(sh != NULL && !gp_marked(sh, old) && old - t->rlo >= t->rspan &&
+	                     t->reg > 0, 1)) {
+		__atomic_store_n(&t->frees, t->frees + 1, __ATOMIC_RELAXED);
+		return 1;
+	}
+	return 0;
 }
 
 /* realloc(p, n) with p != NULL and n > 0, in two halves around the real call. */

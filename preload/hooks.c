@@ -38,23 +38,43 @@ extern void *__libc_pvalloc(size_t);
 #define RA() ((uint64_t)(uintptr_t)__builtin_return_address(0))
 #define CFA() ((uint64_t)(uintptr_t)__builtin_dwarf_cfa())
 
-/* Enter the profiler: @return nonzero if this call is to be recorded. */
-static inline int enter(void)
+/*
+ * Is this call to be recorded? Not while the profiler itself is at work on this thread
+ * (gp_tls.busy: its nested allocator calls go straight through), and only while tracing is
+ * on. The common answer costs two loads; the first call of the process brings the
+ * collector up.
+ *
+ * The fast paths (gp_on_alloc, gp_on_free) neither allocate nor touch errno, so busy is
+ * set, and errno saved, only around the slow paths and the realloc family. glibc's own
+ * malloc and free call nothing of ours (and free keeps errno since glibc 2.33).
+ */
+static __attribute__((noinline)) int recording_cold(void)
 {
-	if (gp_tls.busy)
+	struct gp_tls *t = &gp_tls;
+	if (t->busy || gp_state == GP_STATE_OFF)
 		return 0;
-	if (LIKELY(gp_state == GP_STATE_ON))
-		goto on;
-	if (gp_state == GP_STATE_OFF)
-		return 0;
-	gp_tls.busy = 1;
+	if (gp_state == GP_STATE_ON)
+		return 1;
+	t->busy = 1;
 	int e = errno;
 	int on = gp_init();
 	errno = e;
-	gp_tls.busy = 0;
-	if (!on)
+	t->busy = 0;
+	return on;
+}
+
+static inline int recording(void)
+{
+	if (LIKELY(!gp_tls.busy && gp_state == GP_STATE_ON))
+		return 1;
+	return recording_cold();
+}
+
+/* recording(), and the profiler is at work until leave(). */
+static inline int enter(void)
+{
+	if (!recording())
 		return 0;
-on:
 	gp_tls.busy = 1;
 	return 1;
 }
@@ -70,28 +90,61 @@ static inline int *err_loc(void)
 	return p;
 }
 
-static void *record_alloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
+/* The slow halves, busy (whatever it was before: the realloc family is busy already) and
+ * with errno kept. Each returns what its hook returns, so that the fast paths end in tail
+ * calls and save no registers. */
+static __attribute__((noinline)) void *alloc_slow(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
-	if (p) {
-		int *ep = err_loc(), e = *ep;
-		gp_count_alloc();
-		gp_on_alloc(p, n, ra, cfa);
-		*ep = e;
-	}
-	leave();
+	struct gp_tls *t = &gp_tls;
+	int outer = t->busy, *ep = err_loc(), e = *ep;
+	t->busy = 1;
+	gp_on_alloc_slow(p, n, ra, cfa);
+	t->busy = outer;
+	*ep = e;
 	return p;
+}
+
+static __attribute__((noinline)) void free_slow(void *p, uint64_t ra, uint64_t cfa)
+{
+	struct gp_tls *t = &gp_tls;
+	int outer = t->busy, *ep = err_loc(), e = *ep;
+	t->busy = 1;
+	gp_on_free_slow(p, ra, cfa);
+	t->busy = outer;
+	*ep = e;
+}
+
+static __attribute__((noinline)) void free_slow_then_free(void *p, uint64_t ra, uint64_t cfa)
+{
+	free_slow(p, ra, cfa);
+	__libc_free(p);
+}
+
+static inline void *record_alloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
+{
+	if (__builtin_expect(p == NULL, 0) || gp_on_alloc(p, n, ra))
+		return p;
+	return alloc_slow(p, n, ra, cfa);
+}
+
+/* Forget the block before the real free: once freed, another thread may get the same
+ * address from malloc and record it, and we must not erase that record. */
+static inline void record_free(void *p, uint64_t ra, uint64_t cfa)
+{
+	if (!gp_on_free(p))
+		free_slow(p, ra, cfa);
 }
 
 EXPORT void *malloc(size_t n)
 {
-	if (!enter())
+	if (!recording())
 		return __libc_malloc(n);
 	return record_alloc(__libc_malloc(n), n, RA(), CFA());
 }
 
 EXPORT void *calloc(size_t n, size_t m)
 {
-	if (!enter())
+	if (!recording())
 		return __libc_calloc(n, m);
 	/* An overflowing n * m fails inside glibc and is not an allocation. */
 	return record_alloc(__libc_calloc(n, m), n * m, RA(), CFA());
@@ -99,29 +152,22 @@ EXPORT void *calloc(size_t n, size_t m)
 
 EXPORT void free(void *p)
 {
-	if (!p || !enter()) {
-		__libc_free(p);
+	if (p && recording() && !gp_on_free(p)) {
+		free_slow_then_free(p, RA(), CFA());
 		return;
 	}
-	int *ep = err_loc(), e = *ep;
-	/* Forget the block before the real free: once freed, another thread may get the same
-	 * address from malloc and record it, and we must not erase that record. */
-	gp_on_free(p, RA(), CFA());
-	gp_count_free();
 	__libc_free(p);
-	*ep = e;
-	leave();
 }
 
 static void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
-	if (!p) /* realloc(NULL, n) is an allocation */
-		return record_alloc(__libc_realloc(NULL, n), n, ra, cfa);
+	if (!p) { /* realloc(NULL, n) is an allocation */
+		void *q = record_alloc(__libc_realloc(NULL, n), n, ra, cfa);
+		leave();
+		return q;
+	}
 	if (n == 0) { /* glibc frees the block and returns NULL: a free, not a step */
-		int e = errno;
-		gp_on_free(p, ra, cfa);
-		gp_count_free();
-		errno = e;
+		record_free(p, ra, cfa);
 		void *q = __libc_realloc(p, 0);
 		leave();
 		return q;
@@ -166,7 +212,7 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m)
 
 EXPORT void *memalign(size_t align, size_t n)
 {
-	if (!enter())
+	if (!recording())
 		return __libc_memalign(align, n);
 	return record_alloc(__libc_memalign(align, n), n, RA(), CFA());
 }
@@ -175,19 +221,15 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
 	if (align % sizeof(void *) != 0 || (align & (align - 1)) != 0 || align == 0)
 		return EINVAL;
-	int on = enter();
+	int on = recording();
 	int e = errno;
 	void *p = __libc_memalign(align, n);
-	if (!p) {
-		errno = e;
-		if (on)
-			leave();
+	errno = e;
+	if (!p)
 		return ENOMEM;
-	}
 	*out = p;
 	if (on)
 		record_alloc(p, n, RA(), CFA());
-	errno = e;
 	return 0;
 }
 
@@ -197,21 +239,21 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (!enter())
+	if (!recording())
 		return __libc_memalign(align, n);
 	return record_alloc(__libc_memalign(align, n), n, RA(), CFA());
 }
 
 EXPORT void *valloc(size_t n)
 {
-	if (!enter())
+	if (!recording())
 		return __libc_valloc(n);
 	return record_alloc(__libc_valloc(n), n, RA(), CFA());
 }
 
 EXPORT void *pvalloc(size_t n)
 {
-	if (!enter())
+	if (!recording())
 		return __libc_pvalloc(n);
 	return record_alloc(__libc_pvalloc(n), n, RA(), CFA());
 }
@@ -245,14 +287,13 @@ static __attribute__((noinline)) void *copy_noted(copy_fn f, void *dst, const vo
 	return f ? f(dst, src, n) : slow_copy(dst, src, n);
 }
 
-#define COPY_HOOK(real)                                                                   \
-	do {                                                                              \
-		const struct gp_tls *t = &gp_tls;                                         \
-		copy_fn f = real;                                                         \
-		if (__builtin_expect(t->rq != 0 && (uint64_t)dst - t->rq < t->rqsize, 0) || \
-		    !f)                                                                   \
-			return copy_noted(f, dst, src, n);                                \
-		return f(dst, src, n);                                                    \
+#define COPY_HOOK(real)                                                          \
+	do {                                                                     \
+		const struct gp_tls *t = &gp_tls;                                \
+		copy_fn f = real;                                                \
+		if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0) || !f) \
+			return copy_noted(f, dst, src, n);                       \
+		return f(dst, src, n);                                           \
 	} while (0)
 
 EXPORT void *memcpy(void *dst, const void *src, size_t n) { COPY_HOOK(real_memcpy); }
@@ -268,7 +309,7 @@ EXPORT void *mempcpy(void *dst, const void *src, size_t n)
 {
 	const struct gp_tls *t = &gp_tls;
 	copy_fn f = real_mempcpy;
-	if (__builtin_expect(t->rq != 0 && (uint64_t)dst - t->rq < t->rqsize, 0))
+	if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0))
 		gp_note_copy(dst, src, n);
 	return LIKELY(f != NULL) ? f(dst, src, n) : mempcpy_fallback(dst, src, n);
 }

@@ -289,8 +289,11 @@ uint32_t gp_stack_intern_id_locked(uint32_t id)
 
 #define UCACHE 64
 struct ucache_ent {
-	struct stack *s;  /* NULL: the call was only noted */
-	uint64_t slots[]; /* s->n entries: where frame i's return address was stored */
+	struct stack *s; /* NULL: the call was only noted */
+	unsigned n;      /* s->n */
+	/* For frame i < n: where its return address was stored, and that address (s->ips[i]),
+	 * side by side: checking a stack reads one stream. */
+	uint64_t sv[];
 };
 /* The keys apart from the entries, a set's in one cache line: (ra, cfa | depth << 48). */
 struct ucache_tag {
@@ -302,7 +305,7 @@ static __thread unsigned ucache_depth __attribute__((tls_model("initial-exec")))
 
 static inline size_t ent_size(unsigned depth)
 {
-	return sizeof(struct ucache_ent) + depth * sizeof(uint64_t);
+	return sizeof(struct ucache_ent) + depth * 2 * sizeof(uint64_t);
 }
 
 /* The cache is set-associative: the same call (ra, cfa) made from different callers keeps
@@ -384,15 +387,15 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 				continue;
 			again = 1;
 			struct ucache_ent *c = ucache_ent(set, w);
-			struct stack *st = c->s;
-			if (!st)
+			if (!c->s)
 				continue;
-			unsigned i = 0;
-			for (; i < st->n; i++)
-				if (*(const volatile uint64_t *)c->slots[i] != st->ips[i])
+			unsigned i = 0, n = c->n;
+			const uint64_t *sv = c->sv;
+			for (; i < n; i++, sv += 2)
+				if (*(const volatile uint64_t *)sv[0] != sv[1])
 					break;
-			if (i >= st->n) {
-				r->s = st;
+			if (i >= n) {
+				r->s = c->s;
 				return;
 			}
 			e = c;
@@ -421,11 +424,11 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 		return;
 	/* The same call seen before from other callers: the frames mostly sit where they sat
 	 * then, so the slots found then are tried first. */
-	unsigned nhint = e ? e->s->n : 0;
+	unsigned nhint = e ? e->n : 0;
 	for (unsigned i = 1; i < n; i++) {
 		const uint64_t *w = (const uint64_t *)r->slots[i - 1] + 1;
 		if (i < nhint) {
-			uint64_t h = e->slots[i];
+			uint64_t h = e->sv[2 * i];
 			if (h >= (uint64_t)w && h < top && *(const uint64_t *)h == r->ips[i]) {
 				r->slots[i] = h;
 				continue;
@@ -458,7 +461,9 @@ static void ucache_put(struct gp_stack_ref *r, struct stack *st)
 		return;
 	struct ucache_ent *e = ucache_take(ucache_set(r->ra, r->cfa), r->ra, UKEY(r->cfa, r->depth));
 	e->s = st;
-	memcpy(e->slots, r->slots, st->n * sizeof *e->slots);
+	e->n = st->n;
+	for (unsigned i = 0; i < st->n; i++)
+		e->sv[2 * i] = r->slots[i], e->sv[2 * i + 1] = st->ips[i];
 }
 
 static struct stack *intern_stack_locked(const uint64_t *ips, unsigned n);
@@ -507,13 +512,7 @@ void gp_stacks_new_trace(void)
  * of the table never move, so an index stays valid for good. A call site's state is
  * remembered too, so that most allocations do not read the shared table at all. */
 __thread struct gp_cs_tcache gp_cs_tcache[GP_CS_TCACHE] __attribute__((tls_model("initial-exec")));
-__thread unsigned gp_cs_tick __attribute__((tls_model("initial-exec")));
 #define cs_tcache gp_cs_tcache
-#define cs_tick gp_cs_tick
-#define CS_TCACHE GP_CS_TCACHE
-#define CS_ASK GP_CS_ASK
-#define CS_COLD GP_CS_COLD
-#define CS_HOT GP_CS_HOT
 
 /*
  * Whether this allocation at call site i gets a full stack. The first few allocations of
@@ -527,36 +526,35 @@ __thread unsigned gp_cs_tick __attribute__((tls_model("initial-exec")));
  * and counts a hot one's allocations one in 16: threads allocating at the same place
  * rarely touch its cache line, and never write it while it is cold.
  */
-uint32_t gp_callsite_policy(uint32_t i, unsigned slot, int *hot)
+uint32_t gp_callsite_policy(uint32_t i, unsigned slot)
 {
 	struct callsite *c = &cs_tab[i];
+	uint32_t *left = &cs_tcache[slot].left;
 	uint64_t n = c->allocs;
 	if (!__atomic_load_n(&c->hot, __ATOMIC_RELAXED)) {
 		if (n < FIRST_STACKS) {
 			c->allocs = n + 1;
-			*hot = 1;
-		} else {
-			cs_tcache[slot].state = CS_COLD;
+			*left = 1;
+			return i | GP_CALLSITE_HOT;
 		}
+		*left = 256;
 		return i;
 	}
 	if (n < 256) {
 		c->allocs = n + 1;
-		*hot = 1;
-	} else {
-		cs_tcache[slot].state = CS_HOT;
-		c->allocs = n + 16;
-		*hot = (uint64_t)c->chains * 16 >= n;
+		*left = 1;
+		return i | GP_CALLSITE_HOT;
 	}
-	return i;
+	*left = 16;
+	c->allocs = n + 16;
+	return (uint64_t)c->chains * 16 >= n ? i | GP_CALLSITE_HOT : i;
 }
 
-uint32_t gp_callsite_slow(uint64_t ra, int *hot)
+uint32_t gp_callsite_slow(uint64_t ra)
 {
-	*hot = 0;
 	if (!cs_tab)
 		return GP_CALLSITE_NONE;
-	unsigned slot = (unsigned)(ra >> 3) % CS_TCACHE;
+	unsigned slot = gp_cs_slot(ra);
 	uint32_t i = (uint32_t)mix(ra) & (CS_CAP - 1);
 	for (unsigned probe = 0; probe < 128; probe++, i = (i + 1) & (CS_CAP - 1)) {
 		if (i == CS_CAP - 1)
@@ -565,16 +563,14 @@ uint32_t gp_callsite_slow(uint64_t ra, int *hot)
 		if (cur == ra) {
 			cs_tcache[slot].ra = ra;
 			cs_tcache[slot].i = i;
-			cs_tcache[slot].state = CS_ASK;
-			return gp_callsite_policy(i, slot, hot);
+			return gp_callsite_policy(i, slot);
 		}
 		if (cur == 0) {
 			uint64_t expect = 0;
 			if (__atomic_compare_exchange_n(&cs_tab[i].ra, &expect, ra, 0,
 			                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 				cs_tab[i].allocs = 1;
-				*hot = 1;
-				return i;
+				return i | GP_CALLSITE_HOT;
 			}
 			if (expect == ra)
 				return i;

@@ -33,36 +33,43 @@ uint32_t gp_stack_intern_id_locked(uint32_t id);
 /*
  * Call sites: the return address of an allocation call, cheap to get, stands in for the
  * full stack until that call site is seen to start a chain ("hot"); from then on its
- * allocations capture full stacks. @return the call site's index (< 2^31), or
- * GP_CALLSITE_NONE if the table is full; *hot tells whether it is hot.
+ * allocations capture full stacks. gp_callsite() @return the call site's index (< 2^31),
+ * or GP_CALLSITE_NONE if the table is full, with GP_CALLSITE_HOT set if this allocation is
+ * to capture its full stack.
  */
 #define GP_CALLSITE_NONE 0x7fffffffu
+#define GP_CALLSITE_HOT  0x80000000u
 
-/* The last call sites this thread allocated from, with their state (stacks.c): a hit skips
- * the table, and most allocations do not read the shared table at all. */
-#define GP_CS_TCACHE 8
-enum { GP_CS_ASK = 0, GP_CS_COLD, GP_CS_HOT }; /* ASK: consult the table every time */
+/* The call sites this thread allocated from lately: a hit skips the table, and most
+ * allocations do not read the shared table at all. `left` counts down the allocations
+ * until the table is consulted again (1: every time). */
+#define GP_CS_TCACHE_BITS 7
+#define GP_CS_TCACHE (1u << GP_CS_TCACHE_BITS)
 struct gp_cs_tcache {
 	uint64_t ra;
-	uint32_t i, state;
+	uint32_t i, left;
 };
 extern __thread struct gp_cs_tcache gp_cs_tcache[GP_CS_TCACHE]
 	__attribute__((tls_model("initial-exec")));
-extern __thread unsigned gp_cs_tick __attribute__((tls_model("initial-exec")));
-uint32_t gp_callsite_policy(uint32_t i, unsigned slot, int *hot);
-uint32_t gp_callsite_slow(uint64_t ra, int *hot);
+uint32_t gp_callsite_policy(uint32_t i, unsigned slot);
+uint32_t gp_callsite_slow(uint64_t ra);
 
-static inline uint32_t gp_callsite(uint64_t ra, int *hot)
+/* An interpreter allocates from hundreds of call sites: hash them over the cache. */
+static inline unsigned gp_cs_slot(uint64_t ra)
 {
-	unsigned slot = (unsigned)(ra >> 3) % GP_CS_TCACHE;
+	return (unsigned)((ra * 0x9e3779b97f4a7c15ull) >> (64 - GP_CS_TCACHE_BITS));
+}
+
+static inline uint32_t gp_callsite(uint64_t ra)
+{
+	unsigned slot = gp_cs_slot(ra);
 	struct gp_cs_tcache *c = &gp_cs_tcache[slot];
 	if (__builtin_expect(c->ra == ra, 1)) {
-		*hot = 0;
-		if (c->state != GP_CS_ASK && (++gp_cs_tick & (c->state == GP_CS_COLD ? 255 : 15)))
+		if (__builtin_expect(--c->left != 0, 1))
 			return c->i;
-		return gp_callsite_policy(c->i, slot, hot);
+		return gp_callsite_policy(c->i, slot);
 	}
-	return gp_callsite_slow(ra, hot);
+	return gp_callsite_slow(ra);
 }
 /* A chain began at a block of call site idx: mark it hot and @return its address. */
 uint64_t gp_callsite_heat(uint32_t idx);

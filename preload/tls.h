@@ -5,18 +5,21 @@
 #include <stdint.h>
 
 #define GP_RELOC_RECS 6
+/* Copies into one watched block that did not continue a record (new translations, kept or
+ * not) before the watch stops looking at copies into it: a block assembled from many pieces
+ * (a join, a formatted string) costs a bounded number of notes. */
+#define GP_RELOC_NOTES 32
 
 struct gp_tbuf;
 
 /* Copies into the watched block, merged by translation: element-wise moves of one old block
- * (same dst - src) make one record however many calls they take. */
+ * (same dst - src, kept apart in gp_tls.rdelta for a one-line scan) make one record however
+ * many calls they take. */
 struct gp_copy_rec {
-	uint64_t delta;          /* dst - src */
 	uint64_t src_lo, src_hi; /* the source range covered */
 	uint64_t bytes;          /* bytes copied with this translation */
 	uint64_t first_src, first_n; /* the first copy, re-checked before believing the record */
 };
-
 struct gp_tls {
 	int busy;      /* inside the profiler: nested allocator calls go straight through */
 	int *errp;     /* &errno of this thread, once known */
@@ -30,48 +33,104 @@ struct gp_tls {
 	 * since (memcpy/memmove). If the thread then frees a smaller block those copies came
 	 * from, the data moved house: a relocation step (malloc + copy + free growth). */
 	uint64_t rq, rqsize;
+	uint64_t rwin; /* copies to [rq, rq + rwin) are noted: rqsize, or 0 once watching stops */
+	/* A free of a plain block starting outside [rlo, rlo + rspan) cannot be the source of
+	 * a relocation into it (rspan = 0: no copies recorded): the free's fast path. */
+	uint64_t rlo, rspan;
 	uint32_t nrecs;
+	uint32_t rnotes; /* copies that started a record or were dropped (GP_RELOC_NOTES) */
+	uint32_t rmin;  /* when all records are taken: the smallest, */
+	uint64_t rminb; /* and its bytes */
 	int rq_mmapped; /* glibc mapped it on its own: freed elsewhere, it is unmapped at once */
+	uint64_t rdelta[GP_RELOC_RECS]; /* dst - src of each record */
 	struct gp_copy_rec recs[GP_RELOC_RECS];
 };
 
 extern __thread struct gp_tls gp_tls __attribute__((tls_model("initial-exec")));
+
+/* Stop watching: the block is gone, resized, or its copies were a relocation. */
+static inline void gp_watch_reset(struct gp_tls *t)
+{
+	t->rq = 0;
+	t->rwin = 0;
+	t->nrecs = 0;
+	t->rspan = 0;
+}
+
+/* A record's source range [lo, hi) joins the bounds of where a freed block must start to
+ * hold some record's whole range: at or before lo and, being smaller than the watched block
+ * (with at most 31 bytes of slack), less than rqsize + 32 before hi. The bounds only grow
+ * until the watch is reset: wider is merely slower. */
+static inline void gp_watch_bound(struct gp_tls *t, uint64_t lo, uint64_t hi)
+{
+	uint64_t reach = t->rqsize + 64;
+	uint64_t from = hi > reach ? hi - reach : 0, to = lo;
+	if (t->rspan) {
+		uint64_t top = t->rlo + t->rspan - 1;
+		if (t->rlo < from)
+			from = t->rlo;
+		if (top > to)
+			to = top;
+	}
+	if (to >= from)
+		t->rlo = from, t->rspan = to - from + 1;
+}
+
+/* The smallest record, which a bigger new one replaces when all are taken. */
+static inline void gp_watch_min(struct gp_tls *t)
+{
+	uint32_t m = 0;
+	for (uint32_t j = 1; j < GP_RELOC_RECS; j++)
+		if (t->recs[j].bytes < t->recs[m].bytes)
+			m = j;
+	t->rmin = m;
+	t->rminb = t->recs[m].bytes;
+}
 
 /* Record a copy into the watched block: merged with a record of the same translation, else a
  * new record (when all are taken, it replaces the smallest if it is bigger). */
 static inline void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n)
 {
 	uint64_t delta = dst - src;
-	for (uint32_t i = 0; i < t->nrecs; i++) {
-		struct gp_copy_rec *c = &t->recs[i];
-		if (c->delta == delta) {
-			if (src < c->src_lo)
-				c->src_lo = src;
-			if (src + n > c->src_hi)
-				c->src_hi = src + n;
+	uint32_t nr = t->nrecs;
+	for (uint32_t i = 0; i < nr; i++) {
+		if (t->rdelta[i] == delta) {
+			struct gp_copy_rec *c = &t->recs[i];
+			if (src < c->src_lo || src + n > c->src_hi) {
+				if (src < c->src_lo)
+					c->src_lo = src;
+				if (src + n > c->src_hi)
+					c->src_hi = src + n;
+				gp_watch_bound(t, c->src_lo, c->src_hi);
+			}
 			c->bytes += n;
+			if (nr == GP_RELOC_RECS && i == t->rmin)
+				gp_watch_min(t);
 			return;
 		}
 	}
-	uint32_t i = t->nrecs;
+	if (++t->rnotes >= GP_RELOC_NOTES)
+		t->rwin = 0; /* an assembly of pieces: enough */
+	uint32_t i = nr;
 	if (i == GP_RELOC_RECS) {
-		i = 0;
-		for (uint32_t j = 1; j < GP_RELOC_RECS; j++)
-			if (t->recs[j].bytes < t->recs[i].bytes)
-				i = j;
-		if (t->recs[i].bytes >= n)
+		if (t->rminb >= n)
 			return;
+		i = t->rmin;
 	} else {
-		t->nrecs++;
+		t->nrecs = nr + 1;
 	}
-	t->recs[i] = (struct gp_copy_rec){ delta, src, src + n, n, src, n };
+	t->rdelta[i] = delta;
+	t->recs[i] = (struct gp_copy_rec){ src, src + n, n, src, n };
+	gp_watch_bound(t, src, src + n);
+	if (nr + (i == nr) >= GP_RELOC_RECS)
+		gp_watch_min(t);
 }
 
 /* A copy of n bytes from src to dst is about to happen (memcpy & co.). Cheap: a compare. */
 static inline void gp_note_copy(const void *dst, const void *src, uint64_t n)
 {
 	struct gp_tls *t = &gp_tls;
-	if (t->rq && (uint64_t)dst - t->rq < t->rqsize && n)
+	if ((uint64_t)dst - t->rq < t->rwin && n)
 		gp_note_copy_slow(t, (uint64_t)dst, (uint64_t)src, n);
 }
 
