@@ -287,13 +287,18 @@ static __attribute__((noinline)) void *copy_noted(copy_fn f, void *dst, const vo
 	return f ? f(dst, src, n) : slow_copy(dst, src, n);
 }
 
-#define COPY_HOOK(real)                                                          \
-	do {                                                                     \
-		const struct gp_tls *t = &gp_tls;                                \
-		copy_fn f = real;                                                \
-		if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0) || !f) \
-			return copy_noted(f, dst, src, n);                       \
-		return f(dst, src, n);                                           \
+#define COPY_HOOK(real)                                                   \
+	do {                                                              \
+		struct gp_tls *t = &gp_tls;                               \
+		copy_fn f = real;                                         \
+		if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0)) { \
+			if (t->nrecs != 0 || n == 0 || !f)                \
+				return copy_noted(f, dst, src, n);        \
+			gp_note_first(t, (uint64_t)dst, (uint64_t)src, n); \
+		}                                                         \
+		if (__builtin_expect(!f, 0))                              \
+			return copy_noted(f, dst, src, n);                \
+		return f(dst, src, n);                                    \
 	} while (0)
 
 EXPORT void *memcpy(void *dst, const void *src, size_t n) { COPY_HOOK(real_memcpy); }

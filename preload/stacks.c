@@ -518,14 +518,15 @@ __thread struct gp_cs_tcache gp_cs_tcache[GP_CS_TCACHE] __attribute__((tls_model
  * Whether this allocation at call site i gets a full stack. The first few allocations of
  * every call site do: when the call site is a wrapper (operator new, alloc::alloc::alloc)
  * the return address alone would name the wrapper as the origin of an early chain. After
- * that, only call sites seen to start chains do, for one block in 16, and only while chains
+ * that, only call sites seen to start chains do, for one block in 64, and only while chains
  * are not rare among their blocks: a wrapper like PyMem_Malloc or sqlite3Malloc serves
  * millions of blocks. A chain begun at a block without a stack still has its call site, and
  * the viewer takes the site of its first step when that call site is only a wrapper.
  * A thread looks at a cold call site again one allocation in 256 (it may have become hot)
- * and counts a hot one's allocations one in 16: threads allocating at the same place
+ * and counts a hot one's allocations one in 64: threads allocating at the same place
  * rarely touch its cache line, and never write it while it is cold.
  */
+#define HOT_EVERY 64
 uint32_t gp_callsite_policy(uint32_t i, unsigned slot)
 {
 	struct callsite *c = &cs_tab[i];
@@ -545,8 +546,8 @@ uint32_t gp_callsite_policy(uint32_t i, unsigned slot)
 		*left = 1;
 		return i | GP_CALLSITE_HOT;
 	}
-	*left = 16;
-	c->allocs = n + 16;
+	*left = HOT_EVERY;
+	c->allocs = n + HOT_EVERY;
 	return (uint64_t)c->chains * 16 >= n ? i | GP_CALLSITE_HOT : i;
 }
 

@@ -126,6 +126,20 @@ static inline void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t sr
 		gp_watch_min(t);
 }
 
+/* The first copy (n > 0) into the watched block: the common case, as a new block is filled,
+ * inline in the copy hooks. */
+static inline void gp_note_first(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n)
+{
+	t->rnotes = 1;
+	t->nrecs = 1;
+	t->rdelta[0] = dst - src;
+	t->recs[0] = (struct gp_copy_rec){ src, src + n, n, src, n };
+	t->rspan = 0; /* no bounds yet: as gp_watch_bound(t, src, src + n), unrolled */
+	uint64_t reach = t->rqsize + 64, from = src + n > reach ? src + n - reach : 0;
+	if (src >= from)
+		t->rlo = from, t->rspan = src - from + 1;
+}
+
 /* A copy of n bytes from src to dst is about to happen (memcpy & co.). Cheap: a compare. */
 static inline void gp_note_copy(const void *dst, const void *src, uint64_t n)
 {
