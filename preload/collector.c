@@ -1358,8 +1358,7 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
  * relocation into the watched block? Only if copies into that block were seen; then its
  * entry is read for its size.
  */
-static ALWAYS_INLINE int maybe_relocation(const struct gp_tls *t, const uint32_t *sh,
-                                          const void *p)
+int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *p)
 {
 	if (!t->rq || !t->nrecs)
 		return 0;
@@ -1392,7 +1391,7 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 	if (!sh) /* never seen */
 		return;
 	int marked = gp_marked(sh, old);
-	if (!marked && !maybe_relocation(t, sh, p))
+	if (!marked && !gp_maybe_relocation(t, sh, p))
 		return; /* the common case, a plain block: nothing to record, and its entry is
 		         * left for the next allocation there to overwrite */
 	uint32_t e = *sh;

@@ -56,7 +56,7 @@ static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size, uint64
 	t->rwin = size;
 	t->nrecs = 0;
 	t->rnotes = 0;
-	t->rspan = 0;
+	t->rmaxlo = 0;
 	t->rq_mmapped = (int)(h & GP_CHUNK_MMAPPED);
 }
 
@@ -81,6 +81,19 @@ static inline int gp_on_alloc(void *p, size_t size, uint64_t ra)
 	return 0;
 }
 
+/* Plain block p (entry at sh), at or below every recorded source's start, cannot be a
+ * relocation's source either if it ends before all of them end, or if it is not smaller
+ * than the watched block (its usable size minus at most 31 bytes of slack): its chunk size,
+ * which glibc's free reads next anyway, bounds its usable size from above. Else the exact
+ * test, a loop over the records, out of line but without the slow path's bookkeeping. */
+int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *p);
+static inline int gp_watch_unrelated(const struct gp_tls *t, const uint32_t *sh, uint64_t p)
+{
+	uint64_t chunk = gp_chunk_header((const void *)p) & ~7ull;
+	return p + chunk < t->rminhi || chunk >= t->rqsize + 40 ||
+	       !gp_maybe_relocation(t, sh, (const void *)p);
+}
+
 /* The common free: an unmarked block that cannot be the source of copies recorded into the
  * thread's watched block. */
 static inline int gp_on_free(void *p)
@@ -90,8 +103,8 @@ static inline int gp_on_free(void *p)
 	uint32_t *sh = gp_shadow_find(old);
 	if (old == t->rq) /* the watched block itself goes away (a temporary, often) */
 		gp_watch_reset(t);
-	if (__builtin_expect(sh != NULL && !gp_marked(sh, old) && old - t->rlo >= t->rspan &&
-	                     t->reg > 0, 1)) {
+	if (__builtin_expect(sh != NULL && !gp_marked(sh, old) &&
+	                     (old > t->rmaxlo || gp_watch_unrelated(t, sh, old)) && t->reg > 0, 1)) {
 		__atomic_store_n(&t->frees, t->frees + 1, __ATOMIC_RELAXED);
 		return 1;
 	}

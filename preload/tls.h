@@ -34,9 +34,10 @@ struct gp_tls {
 	 * from, the data moved house: a relocation step (malloc + copy + free growth). */
 	uint64_t rq, rqsize;
 	uint64_t rwin; /* copies to [rq, rq + rwin) are noted: rqsize, or 0 once watching stops */
-	/* A free of a plain block starting outside [rlo, rlo + rspan) cannot be the source of
-	 * a relocation into it (rspan = 0: no copies recorded): the free's fast path. */
-	uint64_t rlo, rspan;
+	/* A freed block that starts after rmaxlo (the highest start of a recorded source) or
+	 * ends before rminhi (the lowest end of one) holds no record's whole source: it
+	 * cannot be a relocation's (rmaxlo = 0: no copies recorded). The free's fast path. */
+	uint64_t rmaxlo, rminhi;
 	uint32_t nrecs;
 	uint32_t rnotes; /* copies that started a record or were dropped (GP_RELOC_NOTES) */
 	uint32_t rmin;  /* when all records are taken: the smallest, */
@@ -54,26 +55,22 @@ static inline void gp_watch_reset(struct gp_tls *t)
 	t->rq = 0;
 	t->rwin = 0;
 	t->nrecs = 0;
-	t->rspan = 0;
+	t->rmaxlo = 0;
 }
 
-/* A record's source range [lo, hi) joins the bounds of where a freed block must start to
- * hold some record's whole range: at or before lo and, being smaller than the watched block
- * (with at most 31 bytes of slack), less than rqsize + 32 before hi. The bounds only grow
- * until the watch is reset: wider is merely slower. */
+/* A record's source range [lo, hi) joins the bounds a freed block must reach across to
+ * hold some record's whole source. */
 static inline void gp_watch_bound(struct gp_tls *t, uint64_t lo, uint64_t hi)
 {
-	uint64_t reach = t->rqsize + 64;
-	uint64_t from = hi > reach ? hi - reach : 0, to = lo;
-	if (t->rspan) {
-		uint64_t top = t->rlo + t->rspan - 1;
-		if (t->rlo < from)
-			from = t->rlo;
-		if (top > to)
-			to = top;
+	if (!t->rmaxlo) {
+		t->rmaxlo = lo;
+		t->rminhi = hi;
+		return;
 	}
-	if (to >= from)
-		t->rlo = from, t->rspan = to - from + 1;
+	if (lo > t->rmaxlo)
+		t->rmaxlo = lo;
+	if (hi < t->rminhi)
+		t->rminhi = hi;
 }
 
 /* The smallest record, which a bigger new one replaces when all are taken. */
@@ -134,10 +131,8 @@ static inline void gp_note_first(struct gp_tls *t, uint64_t dst, uint64_t src, u
 	t->nrecs = 1;
 	t->rdelta[0] = dst - src;
 	t->recs[0] = (struct gp_copy_rec){ src, src + n, n, src, n };
-	t->rspan = 0; /* no bounds yet: as gp_watch_bound(t, src, src + n), unrolled */
-	uint64_t reach = t->rqsize + 64, from = src + n > reach ? src + n - reach : 0;
-	if (src >= from)
-		t->rlo = from, t->rspan = src - from + 1;
+	t->rmaxlo = src; /* the first bounds: gp_watch_bound(t, src, src + n) */
+	t->rminhi = src + n;
 }
 
 /* A copy of n bytes from src to dst is about to happen (memcpy & co.). Cheap: a compare. */
