@@ -62,7 +62,7 @@ static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size, uint64
 
 /* The common allocation: a call site in this thread's cache whose allocations need no
  * stack now, and a 4-byte shadow entry. */
-static inline int gp_on_alloc(void *p, size_t size, uint64_t ra)
+static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t size, uint64_t ra)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t h = gp_chunk_header(p);
@@ -96,7 +96,7 @@ static inline int gp_watch_unrelated(const struct gp_tls *t, const uint32_t *sh,
 
 /* The common free: an unmarked block that cannot be the source of copies recorded into the
  * thread's watched block. */
-static inline int gp_on_free(void *p)
+static inline __attribute__((always_inline)) int gp_on_free(void *p)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t old = (uint64_t)p;
