@@ -261,9 +261,8 @@ EXPORT void *pvalloc(size_t n)
 /* ---- copies: evidence for relocations (malloc + copy + free growth, see tls.h) ---- */
 
 typedef void *(*copy_fn)(void *, const void *, size_t);
-static copy_fn real_memcpy, real_memmove, real_mempcpy;
 
-/* Before our constructor has found the real functions (other libraries' constructors may
+/* Until our constructor has found the real functions (other libraries' constructors may
  * copy): plain string instructions, which the compiler cannot turn back into a call. */
 static void *slow_copy(void *dst, const void *src, size_t n)
 {
@@ -278,45 +277,45 @@ static void *slow_copy(void *dst, const void *src, size_t n)
 	return dst;
 }
 
-/* The copy lands in this thread's watched block (tls.h): note it, then copy. Out of line,
- * so that the common path below saves no registers and ends in a tail jump. */
+static void *mempcpy_fallback(void *dst, const void *src, size_t n)
+{
+	return (char *)slow_copy(dst, src, n) + n;
+}
+
+static copy_fn real_memcpy = slow_copy, real_memmove = slow_copy, real_mempcpy = mempcpy_fallback;
+
+/* The copy lands in this thread's watched block (tls.h) after its first: note it, then
+ * copy. Out of line, so that the common path below saves no registers and ends in a tail
+ * jump. */
 static __attribute__((noinline)) void *copy_noted(copy_fn f, void *dst, const void *src,
                                                   size_t n)
 {
 	gp_note_copy(dst, src, n);
-	return f ? f(dst, src, n) : slow_copy(dst, src, n);
+	return f(dst, src, n);
 }
 
-#define COPY_HOOK(real)                                                   \
-	do {                                                              \
-		struct gp_tls *t = &gp_tls;                               \
-		copy_fn f = real;                                         \
+/* Every copy of the process comes through here: a compare, and a jump to libc's. */
+#define COPY_HOOK(real)                                                     \
+	do {                                                                \
+		struct gp_tls *t = &gp_tls;                                 \
 		if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0)) { \
-			if (t->nrecs != 0 || n == 0 || !f)                \
-				return copy_noted(f, dst, src, n);        \
-			gp_note_first(t, (uint64_t)dst, (uint64_t)src, n); \
-		}                                                         \
-		if (__builtin_expect(!f, 0))                              \
-			return copy_noted(f, dst, src, n);                \
-		return f(dst, src, n);                                    \
+			if (t->nrecs != 0 || n == 0)                        \
+				return copy_noted(real, dst, src, n);       \
+			gp_note_first(t, (uint64_t)dst, (uint64_t)src, n);  \
+		}                                                           \
+		return real(dst, src, n);                                   \
 	} while (0)
 
 EXPORT void *memcpy(void *dst, const void *src, size_t n) { COPY_HOOK(real_memcpy); }
 
 EXPORT void *memmove(void *dst, const void *src, size_t n) { COPY_HOOK(real_memmove); }
 
-static void *mempcpy_fallback(void *dst, const void *src, size_t n)
-{
-	return (char *)slow_copy(dst, src, n) + n;
-}
-
 EXPORT void *mempcpy(void *dst, const void *src, size_t n)
 {
 	const struct gp_tls *t = &gp_tls;
-	copy_fn f = real_mempcpy;
 	if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0))
 		gp_note_copy(dst, src, n);
-	return LIKELY(f != NULL) ? f(dst, src, n) : mempcpy_fallback(dst, src, n);
+	return real_mempcpy(dst, src, n);
 }
 
 /* _FORTIFY_SOURCE builds call these instead. An overflow ends the program as glibc's own
@@ -341,9 +340,13 @@ EXPORT void *__memmove_chk(void *dst, const void *src, size_t n, size_t dstlen)
 
 __attribute__((constructor(101))) static void gp_ctor(void)
 {
-	real_memcpy = (copy_fn)dlsym(RTLD_NEXT, "memcpy");
-	real_memmove = (copy_fn)dlsym(RTLD_NEXT, "memmove");
-	real_mempcpy = (copy_fn)dlsym(RTLD_NEXT, "mempcpy");
+	copy_fn f;
+	if ((f = (copy_fn)dlsym(RTLD_NEXT, "memcpy")))
+		real_memcpy = f;
+	if ((f = (copy_fn)dlsym(RTLD_NEXT, "memmove")))
+		real_memmove = f;
+	if ((f = (copy_fn)dlsym(RTLD_NEXT, "mempcpy")))
+		real_mempcpy = f;
 	gp_init_late();
 }
 
