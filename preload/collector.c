@@ -1199,10 +1199,11 @@ static ALWAYS_INLINE void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32
 	struct gp_rec rec;
 	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 6 * GP_VARINT_MAX));
 	put_chain(&rec, tb, chain);
-	gp_rec_u(&rec, sid);
+	int timed = tb->now > tb->last_time; /* the coarse clock ticks every few ms */
+	gp_rec_u(&rec, (uint64_t)sid << 3 | flags | (timed ? GP_STEP_TIMED : 0));
 	gp_rec_z(&rec, (int64_t)(n - old));
-	gp_rec_u(&rec, flags);
-	put_time(&rec, tb);
+	if (timed)
+		put_time(&rec, tb);
 	if (copied)
 		gp_rec_u(&rec, *copied);
 	tb->len += gp_rec_end_small(&rec, GP_TAG_STEP);

@@ -639,12 +639,23 @@ static int on_chain(struct trace_state *t, struct gp_cursor *c)
 static int on_step(struct trace_state *t, struct gp_cursor *c)
 {
 	struct gp_agg *a = t->a;
-	uint64_t id = get_chain(t, c), stack = gp_get_varint(c);
-	int64_t delta = gp_get_zvarint(c);
-	uint64_t flags = gp_get_varint(c);
-	gp_get_varint(c); /* time */
-	if (t->version < 2)
-		gp_get_varint(c); /* thread */
+	uint64_t id = get_chain(t, c), stack, flags;
+	int64_t delta;
+	if (t->version >= 3) {
+		uint64_t sf = gp_get_varint(c);
+		stack = sf >> 3;
+		flags = sf & (GP_STEP_MOVED | GP_STEP_REMAP);
+		delta = gp_get_zvarint(c);
+		if (sf & GP_STEP_TIMED)
+			gp_get_varint(c); /* time */
+	} else {
+		stack = gp_get_varint(c);
+		delta = gp_get_zvarint(c);
+		flags = gp_get_varint(c);
+		gp_get_varint(c); /* time */
+		if (t->version < 2)
+			gp_get_varint(c); /* thread */
+	}
 	int have_copied = c->p < c->end;
 	uint64_t copied = have_copied ? gp_get_varint(c) : 0;
 	if (c->bad || id == 0 || (flags & GP_STEP_REMAP && !(flags & GP_STEP_MOVED)))

@@ -32,6 +32,10 @@
  * written as a varint: how much later it is than the previous time of the segment (from 0
  * for the first; a segment's times never decrease).
  *
+ * Version 3: STEP packs its flags into its stack field and writes its time only when it
+ * differs from the previous one of the segment (GP_STEP_TIMED): 5 bytes for most steps
+ * instead of 7. Version 2 (still read) had "v stack, z delta, v flags, t time".
+ *
  * Version 1 (still read) had no SEGMENT record: "c" was a delta from the previous chain
  * record of the whole file, "t" an absolute time, and STEP carried the thread after its
  * time.
@@ -41,7 +45,7 @@
 
 #define GP_MAGIC "GROWPROF"
 #define GP_MAGIC_LEN 8
-#define GP_FORMAT_VERSION 2
+#define GP_FORMAT_VERSION 3
 
 /* A stack has at most this many frames (GROWPROF_DEPTH is at most 256). */
 #define GP_STACK_FRAMES_MAX 1024
@@ -65,8 +69,10 @@ enum gp_tag {
 	 * c chain, v origin_stack (0 = unknown), v size (the block's size before the step),
 	 * t time, [v kind: GP_CHAIN_REALLOC (default when absent) or GP_CHAIN_RELOCATION] */
 	GP_TAG_CHAIN = 4,
-	/* c chain, v stack, z new_size - old_size, v flags (GP_STEP_*), t time,
+	/* c chain, v stack << 3 | flags (GP_STEP_*), z new_size - old_size,
+	 * [t time: present if flags has GP_STEP_TIMED, else the same as the previous time],
 	 * [v copied: bytes seen copied from the old block, for a relocation step].
+	 * (Version 2: c chain, v stack, z new_size - old_size, v flags, t time, [v copied].)
 	 * The old size is the chain's current size: its CHAIN record's size, then each step's
 	 * new size (steps of one chain are written in the order they happened). */
 	GP_TAG_STEP = 5,
@@ -87,6 +93,7 @@ enum gp_tag {
 enum gp_step_flags {
 	GP_STEP_MOVED = 1u << 0, /* the result differs from the old pointer */
 	GP_STEP_REMAP = 1u << 1, /* ... and the old block was mmapped (glibc used mremap) */
+	GP_STEP_TIMED = 1u << 2, /* version 3: a time follows (the format's, not a step's) */
 };
 
 enum gp_chain_kind {

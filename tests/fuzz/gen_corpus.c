@@ -38,14 +38,16 @@ static void out_zst(const char *name, const struct tb *b, enum tb_mode mode)
 	tb_z_release(&z);
 }
 
-static void head(struct tb *b)
+static void head_v(struct tb *b, unsigned version)
 {
 	tb_init(b);
-	tb_header(b, GP_FORMAT_VERSION);
+	tb_header(b, version);
 	tb_process(b, 100, 1, "/usr/bin/app", "app\0-v", 7, 16);
 	tb_module(b, 1, 0x400000, 0x400000, 0x410000, "/usr/bin/app", "\x12\x34", 2);
 	tb_module(b, 2, 0x7f0000000000, 0x7f0000000000, 0x7f0000100000, "/lib/libc.so.6", "", 0);
 }
+
+static void head(struct tb *b) { head_v(b, GP_FORMAT_VERSION); }
 
 /* Two realloc chains at two sites (a +16 builder, a doubling vector that moves across sites)
  * and a relocation chain. */
@@ -115,29 +117,31 @@ int main(int argc, char **argv)
 	out("modules.raw", b.buf, b.len);
 	tb_release(&b);
 
-	/* version 2 segments: two threads' records interleaved, a chain that changes threads,
-	 * ids counted from 0 again in each segment */
-	head(&b);
-	tb_stack(&b, 1, 1, (const uint64_t[]){ 0x401010 });
-	tb_stack(&b, 2, 1, (const uint64_t[]){ 0x402020 });
-	tb_segment(&b, 1);
-	tb_chain(&b, 4, 1, 16);
-	tb_step(&b, 4, 1, 16, 32, GP_STEP_MOVED);
-	tb_segment(&b, 2);
-	tb_chain(&b, 9, 2, 8);
-	tb_step(&b, 9, 2, 8, 16, 0);
-	tb_step(&b, 4, 2, 32, 64, GP_STEP_MOVED); /* chain 4 went to thread 2 */
-	tb_segment(&b, 1);
-	tb_chain_end(&b, 9);
-	tb_chain(&b, 9, 1, 100); /* its id again, after its end */
-	tb_step(&b, 9, 1, 100, 150, GP_STEP_MOVED);
-	tb_segment(&b, 3); /* an empty segment */
-	tb_segment(&b, 2);
-	tb_chain_end(&b, 4);
-	tb_end(&b, GP_END_EXIT);
-	out("segments.raw", b.buf, b.len);
-	out_zst("segments.zst", &b, TB_PER_ITEM);
-	tb_release(&b);
+	/* segments (version 2 and the current one, whose STEP differs): two threads' records
+	 * interleaved, a chain that changes threads, ids counted from 0 again in each segment */
+	for (int old = 1; old >= 0; old--) {
+		head_v(&b, old ? 2 : GP_FORMAT_VERSION);
+		tb_stack(&b, 1, 1, (const uint64_t[]){ 0x401010 });
+		tb_stack(&b, 2, 1, (const uint64_t[]){ 0x402020 });
+		tb_segment(&b, 1);
+		tb_chain(&b, 4, 1, 16);
+		tb_step(&b, 4, 1, 16, 32, GP_STEP_MOVED);
+		tb_segment(&b, 2);
+		tb_chain(&b, 9, 2, 8);
+		tb_step(&b, 9, 2, 8, 16, 0);
+		tb_step(&b, 4, 2, 32, 64, GP_STEP_MOVED); /* chain 4 went to thread 2 */
+		tb_segment(&b, 1);
+		tb_chain_end(&b, 9);
+		tb_chain(&b, 9, 1, 100); /* its id again, after its end */
+		tb_step(&b, 9, 1, 100, 150, GP_STEP_MOVED);
+		tb_segment(&b, 3); /* an empty segment */
+		tb_segment(&b, 2);
+		tb_chain_end(&b, 4);
+		tb_end(&b, GP_END_EXIT);
+		out(old ? "segments-v2.raw" : "segments.raw", b.buf, b.len);
+		out_zst(old ? "segments-v2.zst" : "segments.zst", &b, TB_PER_ITEM);
+		tb_release(&b);
+	}
 
 	/* version 1: no segments, a thread in every STEP, chain ids deltas over the file */
 	tb_init(&b);

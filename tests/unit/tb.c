@@ -206,12 +206,20 @@ static void step_rec(struct tb *b, uint64_t id, uint64_t stack, uint64_t old_siz
 	struct rec x;
 	rec_begin(&x, 8 * GP_VARINT_MAX);
 	put_chain(b, &x.r, id);
-	gp_rec_u(&x.r, stack);
-	gp_rec_z(&x.r, (int64_t)(new_size - old_size)); /* the old size is the chain's current */
-	gp_rec_u(&x.r, flags);
-	gp_rec_u(&x.r, b->time++);
-	if (b->version < 2)
-		gp_rec_u(&x.r, 4242); /* thread, in STEP up to version 1 */
+	if (b->version >= 3) { /* every other step says its time (the writer: when it moved) */
+		uint64_t t = b->time++;
+		gp_rec_u(&x.r, stack << 3 | flags | (t & 1 ? GP_STEP_TIMED : 0));
+		gp_rec_z(&x.r, (int64_t)(new_size - old_size));
+		if (t & 1)
+			gp_rec_u(&x.r, 1);
+	} else {
+		gp_rec_u(&x.r, stack);
+		gp_rec_z(&x.r, (int64_t)(new_size - old_size)); /* the old size is the chain's */
+		gp_rec_u(&x.r, flags);
+		gp_rec_u(&x.r, b->time++);
+		if (b->version < 2)
+			gp_rec_u(&x.r, 4242); /* thread, in STEP up to version 1 */
+	}
 	if (with_copied)
 		gp_rec_u(&x.r, copied);
 	rec_end(b, &x, GP_TAG_STEP);

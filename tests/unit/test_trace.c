@@ -1193,10 +1193,13 @@ static void test_errors(void)
 		tb_end(&b, 0);
 		struct tb_z zz;
 		tb_compress(&b, TB_ONE_PUT, &zz);
-		write_tmp("v3.zst", zz.data, zz.len);
-		expect_error_file("newer version", tmp_path("v3.zst"),
-		                  "trace format version 3 is newer than this growprof reads (2); "
-		                  "upgrade growprof");
+		write_tmp("vnext.zst", zz.data, zz.len);
+		char want[128];
+		snprintf(want, sizeof want,
+		         "trace format version %d is newer than this growprof reads (%d); "
+		         "upgrade growprof",
+		         GP_FORMAT_VERSION + 1, GP_FORMAT_VERSION);
+		expect_error_file("newer version", tmp_path("vnext.zst"), want);
 		tb_z_release(&zz);
 		tb_release(&b);
 		tb_init(&b);
@@ -1207,7 +1210,7 @@ static void test_errors(void)
 		tb_init(&b);
 		tb_header(&b, 255);
 		expect_error_tb("version 255", &b,
-		                "trace format version 255 is newer than this growprof reads (2); "
+		                "trace format version 255 is newer than this growprof reads (3); "
 		                "upgrade growprof");
 	}
 
@@ -1493,9 +1496,10 @@ static void test_errors(void)
 		tb_release(&b);
 	}
 
-	SECTION("segments (version 2): chain ids restart from 0 in each, chains interleave "
-	        "across threads; version 1: no segments, a thread in every STEP");
-	for (unsigned version = 1; version <= 2; version++) {
+	SECTION("segments (version 2 and 3): chain ids restart from 0 in each, chains "
+	        "interleave across threads; version 1: no segments, a thread in every STEP; "
+	        "version 3: flags packed with the stack, times only when they move");
+	for (unsigned version = 1; version <= 3; version++) {
 		tb_init(&b);
 		tb_header(&b, version);
 		tb_process(&b, 1, 0, "x", "x", 1, 8);
@@ -1538,9 +1542,9 @@ static void test_errors(void)
 	tb_record(&b, 255, "anything at all", 15);
 	tb_record_short(&b, 100, "short header", 12);
 	tb_chain(&b, 1, 0, 10);
-	/* chain 1 (delta 0 from the CHAIN), stack 0, +10 (zigzag 20), moved, time 0, with a
-	 * padded header */
-	tb_record_padded(&b, GP_TAG_STEP, "\x00\x00\x14\x01\x00", 5);
+	/* chain 1 (delta 0 from the CHAIN), stack 0 and flags moved (0 << 3 | 1), +10 (zigzag
+	 * 20), no time (version 3), with a padded header */
+	tb_record_padded(&b, GP_TAG_STEP, "\x00\x01\x14", 3);
 	tb_record_padded(&b, 128, "", 0);
 	tb_end(&b, 0);
 	tb_compress(&b, TB_PER_ITEM, &z);
