@@ -1166,8 +1166,7 @@ static uint32_t origin_of(const struct gp_block *b)
 		uint32_t cs = b->ref & ~ORIGIN_CALLSITE;
 		if (cs == GP_CALLSITE_NONE)
 			return 0;
-		uint64_t ra = gp_callsite_heat(cs);
-		return gp_stack_intern(&ra, 1);
+		return gp_callsite_origin(cs);
 	}
 	gp_trace_lock();
 	origin = gp_stack_intern_id_locked(b->ref);

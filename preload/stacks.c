@@ -57,6 +57,8 @@ struct callsite {
 	uint32_t hot;    /* it began a chain: capture full stacks of its allocations... */
 	uint32_t chains; /* ...while chains are not too rare among them (counts are racy: */
 	uint64_t allocs; /*  a policy, not a number we report) */
+	uint64_t origin; /* its one-frame stack's id, with the trace and module epoch it is
+	                  * valid in (origin_stamp()): chains begun there ask for it */
 };
 static struct callsite *cs_tab;
 
@@ -580,11 +582,30 @@ uint32_t gp_callsite_slow(uint64_t ra)
 	return GP_CALLSITE_NONE;
 }
 
-uint64_t gp_callsite_heat(uint32_t idx)
+static uint64_t callsite_heat(uint32_t idx)
 {
 	__atomic_store_n(&cs_tab[idx].hot, 1, __ATOMIC_RELAXED);
 	cs_tab[idx].chains++;
 	return cs_tab[idx].ra;
+}
+
+/* The trace generation and module epoch a remembered origin id is valid in. */
+static inline uint64_t origin_stamp(void)
+{
+	return ((uint64_t)(gp_gen & 0xffff) << 16 | (epoch & 0xffff)) << 32;
+}
+
+uint32_t gp_callsite_origin(uint32_t idx)
+{
+	uint64_t ra = callsite_heat(idx), stamp = origin_stamp();
+	uint64_t o = __atomic_load_n(&cs_tab[idx].origin, __ATOMIC_RELAXED);
+	if (o && (o & ~0xffffffffull) == stamp && !gp_modules_dirty)
+		return (uint32_t)o; /* interned and written in this trace, as gp_stack_intern's
+		                     * own cache would find it */
+	uint32_t id = gp_stack_intern(&ra, 1);
+	if (id)
+		__atomic_store_n(&cs_tab[idx].origin, origin_stamp() | id, __ATOMIC_RELAXED);
+	return id;
 }
 
 void gp_callsite_chain(uint64_t ra)

@@ -71,8 +71,9 @@ static inline uint32_t gp_callsite(uint64_t ra)
 	}
 	return gp_callsite_slow(ra);
 }
-/* A chain began at a block of call site idx: mark it hot and @return its address. */
-uint64_t gp_callsite_heat(uint32_t idx);
+/* A chain began at a block of call site idx: mark it hot and @return the id of the
+ * one-frame stack of its address (0 if none), written in this trace. */
+uint32_t gp_callsite_origin(uint32_t idx);
 /* A chain began at a block whose full stack was captured at call site `ra`. */
 void gp_callsite_chain(uint64_t ra);
 /* @return the innermost address of stack `id`, 0 if none (trace lock held). */
