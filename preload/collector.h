@@ -74,6 +74,7 @@ static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t siz
 	if (__builtin_expect(c->ra == ra && left > 1 && sh != NULL &&
 	                     slack <= GP_SH_SLACK_MAX && t->reg > 0, 1)) {
 		c->left = left - 1;
+		/* a cached call site is never GP_CALLSITE_NONE: its index + 1 is the payload */
 		*sh = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | (c->i + 1);
 		__atomic_store_n(&t->allocs, t->allocs + 1, __ATOMIC_RELAXED);
 		return 1;

@@ -511,8 +511,10 @@ void gp_stacks_new_trace(void)
 }
 
 /* The last call sites this thread allocated from: a hit skips the table's probe. Entries
- * of the table never move, so an index stays valid for good. A call site's state is
- * remembered too, so that most allocations do not read the shared table at all. */
+ * of the table never move, so an index stays valid for good. Each counts down the
+ * allocations until the table is consulted again (gp_callsite_policy), so that most
+ * allocations do not read the shared table at all. Only found call sites are cached: an
+ * entry never holds GP_CALLSITE_NONE. */
 __thread struct gp_cs_tcache gp_cs_tcache[GP_CS_TCACHE] __attribute__((tls_model("initial-exec")));
 #define cs_tcache gp_cs_tcache
 

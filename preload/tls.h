@@ -119,7 +119,7 @@ static inline void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t sr
 	t->rdelta[i] = delta;
 	t->recs[i] = (struct gp_copy_rec){ src, src + n, n, src, n };
 	gp_watch_bound(t, src, src + n);
-	if (nr + (i == nr) >= GP_RELOC_RECS)
+	if (t->nrecs == GP_RELOC_RECS) /* just taken all, or replaced the smallest */
 		gp_watch_min(t);
 }
 
