@@ -361,6 +361,23 @@ static uint64_t stack_top(uint64_t sp)
 	return sp + 4096 - (sp & 4095); /* unknown stack (sigaltstack, coroutine): its page */
 }
 
+/* Does every slot of sv[0..2n) still hold its return address? Nearly every check is a hit
+ * of 15-20 frames: compared four at a time, with one branch each, instead of one per frame
+ * (a mismatch, as when another caller made the same call, shows within the first few). */
+static inline int stack_unchanged(const uint64_t *sv, unsigned n)
+{
+	const uint64_t *end = sv + 2 * (uint64_t)n;
+#define GP_SLOT(k) (*(const volatile uint64_t *)sv[2 * (k)] ^ sv[2 * (k) + 1])
+	for (; end - sv >= 8; sv += 8)
+		if (GP_SLOT(0) | GP_SLOT(1) | GP_SLOT(2) | GP_SLOT(3))
+			return 0;
+	for (; sv < end; sv += 2)
+		if (GP_SLOT(0))
+			return 0;
+#undef GP_SLOT
+	return 1;
+}
+
 void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref *r)
 {
 	r->s = NULL;
@@ -391,12 +408,7 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 			struct ucache_ent *c = ucache_ent(set, w);
 			if (!c->s)
 				continue;
-			unsigned i = 0, n = c->n;
-			const uint64_t *sv = c->sv;
-			for (; i < n; i++, sv += 2)
-				if (*(const volatile uint64_t *)sv[0] != sv[1])
-					break;
-			if (i >= n) {
+			if (stack_unchanged(c->sv, c->n)) {
 				r->s = c->s;
 				return;
 			}
