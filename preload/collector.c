@@ -131,6 +131,7 @@ static void thread_gone(void *arg)
 	add_n(&n_failed, t->failed);
 	t->allocs = t->frees = t->steps = t->chains = t->failed = 0;
 	t->reg = -1; /* whatever it frees on its way out goes to the globals */
+	t->sh_li = 0; /* ... through the slow paths */
 	pthread_mutex_unlock(&threads_mu);
 	gp_stacks_thread_exit(); /* runs on the exiting thread itself */
 }
@@ -1069,9 +1070,24 @@ static __attribute__((noinline)) uint32_t origin_capture(uint64_t ra, uint64_t c
 /* gp_on_alloc's other cases (collector.h has the common one): a call site to look up, an
  * origin stack to capture, a part of the shadow to reserve, details that do not fit the
  * entry, or a thread yet to be counted. */
+int gp_leaf_refill(struct gp_tls *t, uint64_t p)
+{
+	uint64_t li = (p >> GP_SH_LEAF_SHIFT) + 1;
+	if (li == t->sh_li || t->reg <= 0)
+		return 0;
+	uint32_t *e = gp_shadow_find(p);
+	if (!e)
+		return 0;
+	t->sh_leaf = e - ((p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1));
+	t->sh_li = li;
+	return 1;
+}
+
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	gp_count_alloc();
+	if (gp_chunk_header(p) & GP_CHUNK_MMAPPED) /* the fast path takes no mapped chunk */
+		gp_tls.rq_mm = (uint64_t)p;
 	uint32_t csh = gp_callsite(ra);
 	uint32_t cs = csh & ~GP_CALLSITE_HOT;
 	int hot = !!(csh & GP_CALLSITE_HOT);
@@ -1331,7 +1347,7 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 		 * another thread freed since (and reused for this one) does not match. */
 		if (c->src_lo >= old && c->src_hi <= old + oldsize &&
 		    same_bytes((const uint8_t *)c->first_src, c->first_src + t->rdelta[i], c->first_n,
-		               t->rq_mmapped))
+		               t->rq_mm == q))
 		{
 			copied += c->bytes;
 			lo = c->src_lo < lo ? c->src_lo : lo;
@@ -1360,7 +1376,7 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
  */
 int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *p)
 {
-	if (!t->rq || !t->nrecs)
+	if (!t->rq || !t->rmaxlo)
 		return 0;
 	/* some copy must have come from within p (relocation() checks its exact size) */
 	uint64_t usable = gp_usable(p), lo = (uint64_t)p, hi = lo + usable;
@@ -1397,7 +1413,7 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 	uint32_t e = *sh;
 	struct gp_block b;
 	int have = block_read(old, e, 1, &b);
-	int reloc = have && t->rq && t->nrecs && gp_state == GP_STATE_ON &&
+	int reloc = have && t->rq && t->rmaxlo && gp_state == GP_STATE_ON &&
 	            relocation(old, &b, ra, cfa);
 	if (e) /* the block is gone: a relocation watching it from another thread sees that */
 		gp_shadow_put(sh, old, 0, marked);

@@ -42,44 +42,68 @@ void gp_init_late(void);
  * before the real free, so that the address cannot be handed out again to another thread
  * before we forget it). Each has an inline fast path for the common case, which neither
  * locks, nor allocates, nor touches errno, and counts the call: @return 1 if done, 0 if
- * the slow path must do it all (counting included). The slow paths are to be called with
+ * not. Then, if gp_leaf_refill() finds the block in another shadow leaf than the thread's
+ * last, the fast path may be tried again; else the slow path must do it all (counting
+ * included). The slow paths are to be called with
  * gp_tls.busy set (they may unwind, take locks and write) and errno saved.
  */
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa);
 void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa);
 
-/* Every allocation becomes the thread's watched block (tls.h). */
-static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size, uint64_t h)
+/* Every allocation becomes the thread's watched block (tls.h): four stores. */
+static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size)
 {
 	t->rq = (uint64_t)p;
 	t->rqsize = size;
 	t->rwin = size;
-	t->nrecs = 0;
-	t->rnotes = 0;
 	t->rmaxlo = 0;
-	t->rq_mmapped = (int)(h & GP_CHUNK_MMAPPED);
 }
 
-/* The common allocation: a call site in this thread's cache whose allocations need no
- * stack now, and a 4-byte shadow entry. */
+/* Is block p in the thread's last shadow leaf (tls.h: sh_li; never if the thread is not
+ * registered)? Then gp_leaf_entry() is its entry. */
+static inline int gp_leaf_hit(const struct gp_tls *t, uint64_t p)
+{
+	return (p >> GP_SH_LEAF_SHIFT) + 1 == t->sh_li;
+}
+static inline uint32_t *gp_leaf_entry(const struct gp_tls *t, uint64_t p)
+{
+	return t->sh_leaf + ((p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1));
+}
+/* gp_marked() of that entry: the leaf's marks follow its entries. */
+static inline int gp_leaf_marked(const struct gp_tls *t, uint64_t p)
+{
+	uint64_t idx = (p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1);
+	const uint64_t *marks = (const uint64_t *)(t->sh_leaf + GP_SH_LEAF_ENTRIES);
+	return (__atomic_load_n(&marks[idx >> 6], __ATOMIC_RELAXED) >> (idx & 63)) & 1;
+}
+/* Make p's leaf the thread's last (if the thread is registered and the leaf exists).
+ * @return 1 if it was another leaf and now is p's. */
+int gp_leaf_refill(struct gp_tls *t, uint64_t p);
+
+/* The common allocation: a heap chunk (not mapped on its own) of at most 31 bytes of slack,
+ * in the thread's last shadow leaf, from a call site in this thread's cache whose
+ * allocations need no stack now: a 4-byte shadow entry. */
 static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t size, uint64_t ra)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t h = gp_chunk_header(p);
-	gp_watch_alloc(t, p, size, h);
+	gp_watch_alloc(t, p, size);
 	struct gp_cs_tcache *c = &gp_cs_tcache[gp_cs_slot(ra)];
-	uint32_t *sh = gp_shadow_find((uint64_t)p);
-	uint64_t slack = gp_chunk_usable(h) - size;
+	uint64_t slack = (h & ~(uint64_t)7) - 8 - size; /* for a heap chunk */
 	uint32_t left = c->left;
-	if (__builtin_expect(c->ra == ra && left > 1 && sh != NULL &&
-	                     slack <= GP_SH_SLACK_MAX && t->reg > 0, 1)) {
-		c->left = left - 1;
-		/* a cached call site is never GP_CALLSITE_NONE: its index + 1 is the payload */
-		*sh = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | (c->i + 1);
-		__atomic_store_n(&t->allocs, t->allocs + 1, __ATOMIC_RELAXED);
-		return 1;
-	}
-	return 0;
+	if (__builtin_expect(!gp_leaf_hit(t, (uint64_t)p), 0))
+		return 0;
+	if (__builtin_expect(c->ra != ra, 0))
+		return 0;
+	if (__builtin_expect(left <= 1, 0))
+		return 0;
+	if (__builtin_expect((slack | (h & GP_CHUNK_MMAPPED) << 5) > GP_SH_SLACK_MAX, 0))
+		return 0;
+	c->left = left - 1;
+	/* a cached call site is never GP_CALLSITE_NONE: its index + 1 is the payload */
+	*gp_leaf_entry(t, (uint64_t)p) = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | (c->i + 1);
+	__atomic_store_n(&t->allocs, t->allocs + 1, __ATOMIC_RELAXED);
+	return 1;
 }
 
 /* Plain block p (entry at sh), at or below every recorded source's start, cannot be a
@@ -95,17 +119,19 @@ static inline int gp_watch_unrelated(const struct gp_tls *t, const uint32_t *sh,
 	       !gp_maybe_relocation(t, sh, (const void *)p);
 }
 
-/* The common free: an unmarked block that cannot be the source of copies recorded into the
- * thread's watched block. */
+/* The common free: an unmarked block in the thread's last shadow leaf that cannot be the
+ * source of copies recorded into the thread's watched block. */
 static inline __attribute__((always_inline)) int gp_on_free(void *p)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t old = (uint64_t)p;
-	uint32_t *sh = gp_shadow_find(old);
 	if (old == t->rq) /* the watched block itself goes away (a temporary, often) */
 		gp_watch_reset(t);
-	if (__builtin_expect(sh != NULL && !gp_marked(sh, old) &&
-	                     (old > t->rmaxlo || gp_watch_unrelated(t, sh, old)) && t->reg > 0, 1)) {
+	if (__builtin_expect(!gp_leaf_hit(t, old), 0))
+		return 0;
+	if (__builtin_expect(!gp_leaf_marked(t, old) &&
+	                     (old > t->rmaxlo || gp_watch_unrelated(t, gp_leaf_entry(t, old), old)),
+	                     1)) {
 		__atomic_store_n(&t->frees, t->frees + 1, __ATOMIC_RELAXED);
 		return 1;
 	}

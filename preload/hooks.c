@@ -96,6 +96,8 @@ static inline int *err_loc(void)
 static __attribute__((noinline)) void *alloc_slow(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	struct gp_tls *t = &gp_tls;
+	if (gp_leaf_refill(t, (uint64_t)p) && gp_on_alloc(p, n, ra)) /* only another leaf */
+		return p;
 	int outer = t->busy, *ep = err_loc(), e = *ep;
 	t->busy = 1;
 	gp_on_alloc_slow(p, n, ra, cfa);
@@ -116,7 +118,8 @@ static __attribute__((noinline)) void free_slow(void *p, uint64_t ra, uint64_t c
 
 static __attribute__((noinline)) void free_slow_then_free(void *p, uint64_t ra, uint64_t cfa)
 {
-	free_slow(p, ra, cfa);
+	if (!(gp_leaf_refill(&gp_tls, (uint64_t)p) && gp_on_free(p))) /* not only another leaf */
+		free_slow(p, ra, cfa);
 	__libc_free(p);
 }
 
@@ -299,7 +302,7 @@ static __attribute__((noinline)) void *copy_noted(copy_fn f, void *dst, const vo
 	do {                                                                \
 		struct gp_tls *t = &gp_tls;                                 \
 		if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0)) { \
-			if (t->nrecs != 0 || n == 0)                        \
+			if (t->rmaxlo != 0 || n == 0)                       \
 				return copy_noted(real, dst, src, n);       \
 			gp_note_first(t, (uint64_t)dst, (uint64_t)src, n);  \
 		}                                                           \

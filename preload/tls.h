@@ -27,6 +27,10 @@ struct gp_tls {
 	/* This thread's counts while reg > 0 (summed at flush). */
 	uint64_t allocs, frees, steps, chains, failed;
 	int reg;                /* 0: not yet registered, 1: registered, -1: use the globals */
+	/* The shadow leaf (shadow.h) this thread used last, for the fast paths: (address >>
+	 * GP_SH_LEAF_SHIFT) + 1 of the 64 MiB it covers, 0 while reg <= 0. */
+	uint64_t sh_li;
+	uint32_t *sh_leaf;
 	struct gp_tbuf *tb;     /* this thread's own buffer of chain records (collector.c) */
 	int tb_gone;            /* the thread is exiting: it writes to the shared buffer */
 	/* Relocation watch: the block this thread allocated last, and the copies made into it
@@ -36,13 +40,16 @@ struct gp_tls {
 	uint64_t rwin; /* copies to [rq, rq + rwin) are noted: rqsize, or 0 once watching stops */
 	/* A freed block that starts after rmaxlo (the highest start of a recorded source) or
 	 * ends before rminhi (the lowest end of one) holds no record's whole source: it
-	 * cannot be a relocation's (rmaxlo = 0: no copies recorded). The free's fast path. */
+	 * cannot be a relocation's. The free's fast path. rmaxlo = 0: no copies recorded, and
+	 * nrecs, rnotes, rmin and the records are stale (an allocation writes only rmaxlo). */
 	uint64_t rmaxlo, rminhi;
 	uint32_t nrecs;
 	uint32_t rnotes; /* copies that started a record or were dropped (GP_RELOC_NOTES) */
 	uint32_t rmin;  /* when all records are taken: the smallest, */
 	uint64_t rminb; /* and its bytes */
-	int rq_mmapped; /* glibc mapped it on its own: freed elsewhere, it is unmapped at once */
+	/* rq if glibc mapped it on its own (freed elsewhere, it is unmapped at once): set by the
+	 * allocation's slow path, which takes every mapped chunk. */
+	uint64_t rq_mm;
 	uint64_t rdelta[GP_RELOC_RECS]; /* dst - src of each record */
 	struct gp_copy_rec recs[GP_RELOC_RECS];
 };
@@ -54,7 +61,6 @@ static inline void gp_watch_reset(struct gp_tls *t)
 {
 	t->rq = 0;
 	t->rwin = 0;
-	t->nrecs = 0;
 	t->rmaxlo = 0;
 }
 
@@ -84,7 +90,7 @@ static inline void gp_watch_min(struct gp_tls *t)
 	t->rminb = t->recs[m].bytes;
 }
 
-/* Record a copy into the watched block: merged with a record of the same translation, else a
+/* Record a copy into the watched block (which has records: rmaxlo != 0): merged with a record of the same translation, else a
  * new record (when all are taken, it replaces the smallest if it is bigger). */
 static inline void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n)
 {
@@ -139,8 +145,12 @@ static inline void gp_note_first(struct gp_tls *t, uint64_t dst, uint64_t src, u
 static inline void gp_note_copy(const void *dst, const void *src, uint64_t n)
 {
 	struct gp_tls *t = &gp_tls;
-	if ((uint64_t)dst - t->rq < t->rwin && n)
-		gp_note_copy_slow(t, (uint64_t)dst, (uint64_t)src, n);
+	if ((uint64_t)dst - t->rq < t->rwin && n) {
+		if (t->rmaxlo)
+			gp_note_copy_slow(t, (uint64_t)dst, (uint64_t)src, n);
+		else
+			gp_note_first(t, (uint64_t)dst, (uint64_t)src, n);
+	}
 }
 
 #endif
