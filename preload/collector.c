@@ -1070,19 +1070,6 @@ static __attribute__((noinline)) uint32_t origin_capture(uint64_t ra, uint64_t c
 /* gp_on_alloc's other cases (collector.h has the common one): a call site to look up, an
  * origin stack to capture, a part of the shadow to reserve, details that do not fit the
  * entry, or a thread yet to be counted. */
-int gp_leaf_refill(struct gp_tls *t, uint64_t p)
-{
-	uint64_t li = (p >> GP_SH_LEAF_SHIFT) + 1;
-	if (li == t->sh_li || t->reg <= 0)
-		return 0;
-	uint32_t *e = gp_shadow_find(p);
-	if (!e)
-		return 0;
-	t->sh_leaf = e - ((p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1));
-	t->sh_li = li;
-	return 1;
-}
-
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	gp_count_alloc();

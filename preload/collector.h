@@ -42,9 +42,7 @@ void gp_init_late(void);
  * before the real free, so that the address cannot be handed out again to another thread
  * before we forget it). Each has an inline fast path for the common case, which neither
  * locks, nor allocates, nor touches errno, and counts the call: @return 1 if done, 0 if
- * not. Then, if gp_leaf_refill() finds the block in another shadow leaf than the thread's
- * last, the fast path may be tried again; else the slow path must do it all (counting
- * included). The slow paths are to be called with
+ * the slow path must do it all (counting included). The slow paths are to be called with
  * gp_tls.busy set (they may unwind, take locks and write) and errno saved.
  */
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa);
@@ -59,26 +57,39 @@ static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size)
 	t->rmaxlo = 0;
 }
 
-/* Is block p in the thread's last shadow leaf (tls.h: sh_li; never if the thread is not
- * registered)? Then gp_leaf_entry() is its entry. */
-static inline int gp_leaf_hit(const struct gp_tls *t, uint64_t p)
+/* The shadow leaf (shadow.h) of block p, or NULL if that part of the shadow is not reserved
+ * yet or the thread is not registered. A thread nearly always stays in one leaf (its arena's
+ * 64 MiB), kept in its TLS: one compare; another leaf takes the two-level lookup. */
+static inline __attribute__((always_inline)) uint32_t *gp_leaf(struct gp_tls *t, uint64_t p)
 {
-	return (p >> GP_SH_LEAF_SHIFT) + 1 == t->sh_li;
+	uint64_t li = (p >> GP_SH_LEAF_SHIFT) + 1;
+	if (__builtin_expect(li == t->sh_li, 1)) {
+		uint32_t *leaf = t->sh_leaf;
+		if (!leaf) /* never: sh_li != 0 comes with its leaf */
+			__builtin_unreachable();
+		return leaf;
+	}
+	uint32_t **top = __atomic_load_n(&gp_shadow_top, __ATOMIC_ACQUIRE);
+	if (!top || li > GP_SH_TOP_ENTRIES || t->reg <= 0)
+		return NULL;
+	uint32_t *leaf = __atomic_load_n(&top[li - 1], __ATOMIC_ACQUIRE);
+	if (leaf) {
+		t->sh_li = li;
+		t->sh_leaf = leaf;
+	}
+	return leaf;
 }
-static inline uint32_t *gp_leaf_entry(const struct gp_tls *t, uint64_t p)
+static inline uint32_t *gp_leaf_entry(uint32_t *leaf, uint64_t p)
 {
-	return t->sh_leaf + ((p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1));
+	return leaf + ((p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1));
 }
 /* gp_marked() of that entry: the leaf's marks follow its entries. */
-static inline int gp_leaf_marked(const struct gp_tls *t, uint64_t p)
+static inline int gp_leaf_marked(const uint32_t *leaf, uint64_t p)
 {
 	uint64_t idx = (p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1);
-	const uint64_t *marks = (const uint64_t *)(t->sh_leaf + GP_SH_LEAF_ENTRIES);
+	const uint64_t *marks = (const uint64_t *)(leaf + GP_SH_LEAF_ENTRIES);
 	return (__atomic_load_n(&marks[idx >> 6], __ATOMIC_RELAXED) >> (idx & 63)) & 1;
 }
-/* Make p's leaf the thread's last (if the thread is registered and the leaf exists).
- * @return 1 if it was another leaf and now is p's. */
-int gp_leaf_refill(struct gp_tls *t, uint64_t p);
 
 /* The common allocation: a heap chunk (not mapped on its own) of at most 31 bytes of slack,
  * in the thread's last shadow leaf, from a call site in this thread's cache whose
@@ -91,7 +102,8 @@ static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t siz
 	struct gp_cs_tcache *c = &gp_cs_tcache[gp_cs_slot(ra)];
 	uint64_t slack = (h & ~(uint64_t)7) - 8 - size; /* for a heap chunk */
 	uint32_t left = c->left;
-	if (__builtin_expect(!gp_leaf_hit(t, (uint64_t)p), 0))
+	uint32_t *leaf = gp_leaf(t, (uint64_t)p);
+	if (__builtin_expect(leaf == NULL, 0))
 		return 0;
 	if (__builtin_expect(c->ra != ra, 0))
 		return 0;
@@ -101,7 +113,7 @@ static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t siz
 		return 0;
 	c->left = left - 1;
 	/* a cached call site is never GP_CALLSITE_NONE: its index + 1 is the payload */
-	*gp_leaf_entry(t, (uint64_t)p) = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | (c->i + 1);
+	*gp_leaf_entry(leaf, (uint64_t)p) = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | (c->i + 1);
 	__atomic_store_n(&t->allocs, t->allocs + 1, __ATOMIC_RELAXED);
 	return 1;
 }
@@ -127,10 +139,11 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 	uint64_t old = (uint64_t)p;
 	if (old == t->rq) /* the watched block itself goes away (a temporary, often) */
 		gp_watch_reset(t);
-	if (__builtin_expect(!gp_leaf_hit(t, old), 0))
+	uint32_t *leaf = gp_leaf(t, old);
+	if (__builtin_expect(leaf == NULL, 0))
 		return 0;
-	if (__builtin_expect(!gp_leaf_marked(t, old) &&
-	                     (old > t->rmaxlo || gp_watch_unrelated(t, gp_leaf_entry(t, old), old)),
+	if (__builtin_expect(!gp_leaf_marked(leaf, old) &&
+	                     (old > t->rmaxlo || gp_watch_unrelated(t, gp_leaf_entry(leaf, old), old)),
 	                     1)) {
 		__atomic_store_n(&t->frees, t->frees + 1, __ATOMIC_RELAXED);
 		return 1;

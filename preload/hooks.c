@@ -96,8 +96,6 @@ static inline int *err_loc(void)
 static __attribute__((noinline)) void *alloc_slow(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	struct gp_tls *t = &gp_tls;
-	if (gp_leaf_refill(t, (uint64_t)p) && gp_on_alloc(p, n, ra)) /* only another leaf */
-		return p;
 	int outer = t->busy, *ep = err_loc(), e = *ep;
 	t->busy = 1;
 	gp_on_alloc_slow(p, n, ra, cfa);
@@ -118,8 +116,7 @@ static __attribute__((noinline)) void free_slow(void *p, uint64_t ra, uint64_t c
 
 static __attribute__((noinline)) void free_slow_then_free(void *p, uint64_t ra, uint64_t cfa)
 {
-	if (!(gp_leaf_refill(&gp_tls, (uint64_t)p) && gp_on_free(p))) /* not only another leaf */
-		free_slow(p, ra, cfa);
+	free_slow(p, ra, cfa);
 	__libc_free(p);
 }
 
