@@ -1078,7 +1078,7 @@ void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa)
 	uint32_t csh = gp_callsite(ra);
 	uint32_t cs = csh & ~GP_CALLSITE_HOT;
 	int hot = !!(csh & GP_CALLSITE_HOT);
-	uint32_t *sh = gp_shadow_slot((uint64_t)p);
+	uint32_t *sh = gp_shadow_slot_t(&gp_tls, (uint64_t)p);
 	uint64_t slack = gp_usable(p) - size;
 	uint32_t id = hot ? origin_capture(ra, cfa) : 0;
 	if (sh && slack <= GP_SH_SLACK_MAX && id <= GP_SH_STACK_MAX) {
@@ -1252,7 +1252,7 @@ static uint32_t record_step(const struct gp_block *b, unsigned kind, struct gp_s
 static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind, uint32_t origin,
                         int side)
 {
-	uint32_t *sh = gp_shadow_slot(q);
+	uint32_t *sh = gp_shadow_slot_t(&gp_tls, q);
 	uint64_t slack = gp_usable((const void *)q) - n;
 	if (sh && slack <= GP_SH_SLACK_MAX && chain <= SLOT_IDS) {
 		if (side) {
@@ -1390,7 +1390,7 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 	struct gp_tls *t = &gp_tls;
 	if (old == t->rq) /* the watched block itself goes away */
 		gp_watch_reset(t);
-	uint32_t *sh = gp_shadow_find(old);
+	uint32_t *sh = gp_shadow_find_t(t, old);
 	if (!sh) /* never seen */
 		return;
 	int marked = gp_marked(sh, old);
@@ -1410,7 +1410,7 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 
 void gp_realloc_begin(void *p, struct gp_realloc *r)
 {
-	uint32_t e = gp_shadow_get((uint64_t)p);
+	uint32_t *she = gp_shadow_find_t(&gp_tls, (uint64_t)p), e = she ? *she : 0;
 	r->e = e;
 	if ((uint64_t)p == gp_tls.rq) /* the watched block is resized: no longer a fresh block */
 		gp_watch_reset(&gp_tls);
@@ -1448,7 +1448,7 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 		/* glibc freed p: forget it, unless it was handed out again meanwhile (then its
 		 * entries are the new block's). A stale chain entry left at p could later be
 		 * read for a block allocated there behind our back and end a live chain. */
-		uint32_t *sh = gp_shadow_find((uint64_t)p), e = r->e;
+		uint32_t *sh = gp_shadow_find_t(&gp_tls, (uint64_t)p), e = r->e;
 		if (sh && e) /* its mark stays: a spare mark only costs that free a look */
 			__atomic_compare_exchange_n(sh, &e, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		if (side)

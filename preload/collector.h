@@ -83,6 +83,17 @@ static inline uint32_t *gp_leaf_entry(uint32_t *leaf, uint64_t p)
 {
 	return leaf + ((p >> GP_SH_GRANULE_SHIFT) & (GP_SH_LEAF_ENTRIES - 1));
 }
+/* gp_shadow_find() and gp_shadow_slot() through the thread's last leaf. */
+static inline uint32_t *gp_shadow_find_t(struct gp_tls *t, uint64_t p)
+{
+	uint32_t *leaf = gp_leaf(t, p);
+	return leaf ? gp_leaf_entry(leaf, p) : gp_shadow_find(p);
+}
+static inline uint32_t *gp_shadow_slot_t(struct gp_tls *t, uint64_t p)
+{
+	uint32_t *leaf = gp_leaf(t, p);
+	return leaf ? gp_leaf_entry(leaf, p) : gp_shadow_slot(p);
+}
 /* gp_marked() of that entry: the leaf's marks follow its entries. */
 static inline int gp_leaf_marked(const uint32_t *leaf, uint64_t p)
 {

@@ -380,12 +380,7 @@ static inline int stack_unchanged(const uint64_t *sv, unsigned n)
 
 void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref *r)
 {
-	r->s = NULL;
-	r->n = 0;
 	r->cacheable = 0;
-	r->ra = ra;
-	r->cfa = cfa;
-	r->depth = depth;
 	if (!ucache) {
 		/* Per-thread memory, released when the thread exits: a few KiB. */
 		char *c = gp_ialloc(UCACHE * ent_size(gp_depth));
@@ -409,7 +404,7 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 			if (!c->s)
 				continue;
 			if (stack_unchanged(c->sv, c->n)) {
-				r->s = c->s;
+				r->s = c->s; /* the rest of *r is for a stack not found */
 				return;
 			}
 			e = c;
@@ -421,6 +416,10 @@ void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref
 			ucache_take(set, ra, key)->s = NULL;
 		}
 	}
+	r->s = NULL;
+	r->ra = ra;
+	r->cfa = cfa;
+	r->depth = depth;
 	/* Unwind with libunwind's fast path (its own per-thread cache of frame layouts; the
 	 * general unw_step path blocks signals with two syscalls per lookup). */
 	unsigned n = gp_stack_capture(r->ips, depth);
