@@ -86,6 +86,8 @@ static const char check_help[] =
 	"  --github               also print GitHub Actions annotations (::error file=F,line=L::)\n"
 	"  --wrapper PATTERN      treat functions matching PATTERN (a glob on the demangled\n"
 	"                         name) as allocator wrappers: the site is their caller\n"
+	"  --skip-module GLOB     frames of shared objects whose file name matches GLOB (another\n"
+	"                         interposer in front of libgrowprof.so) are never a site\n"
 	"  -h, --help             this help\n"
 	"\n"
 	"At least one limit is required: an option above, or a 'default' or 'limit' line of the\n"
@@ -1173,7 +1175,7 @@ static void check_print_summary(struct check *c, FILE *out, int fail)
 static int check_options(struct check *c, int argc, char **argv)
 {
 	enum { O_AMP = 1000, O_COPIED, O_MOVES, O_PERSITE, O_SUPP, O_JUNIT, O_GITHUB, O_WRAPPER,
-	       O_UNUSED };
+	       O_UNUSED, O_SKIPMOD };
 	static const struct option opts[] = {
 		{ "max-amplification", required_argument, NULL, O_AMP },
 		{ "max-copied", required_argument, NULL, O_COPIED },
@@ -1184,6 +1186,7 @@ static int check_options(struct check *c, int argc, char **argv)
 		{ "junit", required_argument, NULL, O_JUNIT },
 		{ "github", no_argument, NULL, O_GITHUB },
 		{ "wrapper", required_argument, NULL, O_WRAPPER },
+		{ "skip-module", required_argument, NULL, O_SKIPMOD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1228,7 +1231,8 @@ static int check_options(struct check *c, int argc, char **argv)
 			c->github = 1;
 			break;
 		case O_WRAPPER:
-			if (gp_view_add_wrapper(&c->v, optarg)) {
+		case O_SKIPMOD:
+			if ((o == O_WRAPPER ? gp_view_add_wrapper : gp_view_add_skip_module)(&c->v, optarg)) {
 				fprintf(stderr, "growprof check: out of memory\n");
 				return 2;
 			}

@@ -47,6 +47,8 @@ static const char diff_help[] =
 	"  --top N                 list the N largest changes (text default 10, json all)\n"
 	"  --format FMT            text (default) or json\n"
 	"  --wrapper PATTERN       treat functions matching PATTERN as allocator wrappers\n"
+	"  --skip-module GLOB      frames of shared objects whose file name matches GLOB are\n"
+	"                          never a site (another interposer in front of libgrowprof.so)\n"
 	"  -h, --help              this help\n"
 	"\n"
 	"Exit status: 0, or 1 when --fail-on-increase is exceeded; 2 on a usage error or an\n"
@@ -494,13 +496,14 @@ static void print_json(FILE *out, const struct opts *o, const struct side *b,
 
 int gp_cmd_diff(int argc, char **argv)
 {
-	enum { O_FAIL = 1000, O_MIN, O_TOP, O_FORMAT, O_WRAPPER };
+	enum { O_FAIL = 1000, O_MIN, O_TOP, O_FORMAT, O_WRAPPER, O_SKIPMOD };
 	static const struct option lopts[] = {
 		{ "fail-on-increase", required_argument, NULL, O_FAIL },
 		{ "min-increase", required_argument, NULL, O_MIN },
 		{ "top", required_argument, NULL, O_TOP },
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "wrapper", required_argument, NULL, O_WRAPPER },
+		{ "skip-module", required_argument, NULL, O_SKIPMOD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -568,12 +571,16 @@ int gp_cmd_diff(int argc, char **argv)
 			}
 			break;
 		case O_WRAPPER:
-			if (gp_view_add_wrapper(&b.v, optarg) || gp_view_add_wrapper(&n.v, optarg)) {
+		case O_SKIPMOD: {
+			int (*add)(struct gp_view *, const char *) =
+				c == O_WRAPPER ? gp_view_add_wrapper : gp_view_add_skip_module;
+			if (add(&b.v, optarg) || add(&n.v, optarg)) {
 				fprintf(stderr, "growprof diff: out of memory\n");
 				rc = 2;
 				goto out;
 			}
 			break;
+		}
 		case 'h':
 			fputs(diff_help, stdout);
 			goto out;

@@ -51,6 +51,9 @@ static const char report_help[] =
 	"  --weight W            what folded counts: bytes_copied (default), moves or steps\n"
 	"  --wrapper PATTERN     treat functions matching PATTERN (a glob on the demangled name)\n"
 	"                        as allocator wrappers: the site is their caller (repeatable)\n"
+	"  --skip-module GLOB    frames of shared objects whose file name matches GLOB (another\n"
+	"                        interposer stacked in front of libgrowprof.so) are never a\n"
+	"                        site, as the C library's are not (repeatable)\n"
 	"  -o FILE               write the report to FILE instead of standard output\n"
 	"  -h, --help            this help\n"
 	"\n"
@@ -131,6 +134,7 @@ static int cmd_report(int argc, char **argv)
 		{ "sort", required_argument, NULL, 's' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "wrapper", required_argument, NULL, 'w' },
+		{ "skip-module", required_argument, NULL, 'S' },
 		{ "weight", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -179,7 +183,12 @@ static int cmd_report(int argc, char **argv)
 			}
 			break;
 		case 'w':
-			gp_view_add_wrapper(&v, optarg);
+		case 'S':
+			if ((c == 'w' ? gp_view_add_wrapper : gp_view_add_skip_module)(&v, optarg)) {
+				fputs("growprof report: out of memory\n", stderr);
+				rc = 2;
+				goto out;
+			}
 			break;
 		case 'o':
 			outpath = optarg;

@@ -34,16 +34,9 @@ uint64_t gp_weights_get(const struct gp_weights *w, enum gp_weight which)
 	}
 }
 
-/* Modules that are never a site, nor worth a frame: the profiler, libc, the dynamic linker.
- * (The same list as view.c's site resolver.) */
-static int skip_module(const struct gp_frame *f)
+static const char *mod_path(const struct gp_frame *f)
 {
-	if (!f->mod || !f->mod->path)
-		return 0;
-	const char *b = strrchr(f->mod->path, '/');
-	b = b ? b + 1 : f->mod->path;
-	return strncmp(b, "libgrowprof", 11) == 0 || strncmp(b, "libc.so", 7) == 0 ||
-	       strncmp(b, "libc-", 5) == 0 || strncmp(b, "ld-linux", 8) == 0;
+	return f->mod ? f->mod->path : NULL;
 }
 
 static int in_profiler(const struct gp_frame *f)
@@ -100,11 +93,11 @@ struct gp_lframe *gp_stack_frames(struct gp_view *v, const struct gp_stack *s, s
 				start = i;
 		}
 	if (start == k) /* not found (cannot happen): skip the C library at least */
-		for (start = 0; start < k && skip_module(all[start].phys); start++)
+		for (start = 0; start < k && gp_view_skip_module(v, mod_path(all[start].phys)); start++)
 			;
 	/* Drop what runs the program rather than what it does: __libc_start_main, _start. */
 	size_t end = k;
-	while (end > start + 1 && (skip_module(all[end - 1].phys) ||
+	while (end > start + 1 && (gp_view_skip_module(v, mod_path(all[end - 1].phys)) ||
 	                           same_str(all[end - 1].function, "_start")))
 		end--;
 	memmove(all, all + start, (end - start) * sizeof *all);

@@ -69,15 +69,21 @@ static const char *const default_wrappers[] = {
 	"std::sys::pal::unix::alloc::*", "<std::alloc::System as core::alloc::global::GlobalAlloc>::*",
 };
 
-/* Modules whose frames are never a site: the profiler and the C library. */
-static int skip_module(const char *path)
+/* Modules whose frames are never a site: the profiler, the C library, the dynamic linker,
+ * and those the user named (--skip-module). */
+int gp_view_skip_module(const struct gp_view *v, const char *path)
 {
 	if (!path)
 		return 0;
 	const char *b = strrchr(path, '/');
 	b = b ? b + 1 : path;
-	return strncmp(b, "libgrowprof", 11) == 0 || strncmp(b, "libc.so", 7) == 0 ||
-	       strncmp(b, "libc-", 5) == 0 || strncmp(b, "ld-linux", 8) == 0;
+	if (strncmp(b, "libgrowprof", 11) == 0 || strncmp(b, "libc.so", 7) == 0 ||
+	    strncmp(b, "libc-", 5) == 0 || strncmp(b, "ld-linux", 8) == 0)
+		return 1;
+	for (size_t i = 0; i < v->nskipmods; i++)
+		if (fnmatch(v->skipmods[i], b, 0) == 0)
+			return 1;
+	return 0;
 }
 
 static int is_wrapper(const struct gp_view *v, const char *fn)
@@ -109,14 +115,24 @@ struct site_key {
 	UT_hash_handle hh;
 };
 
-int gp_view_add_wrapper(struct gp_view *v, const char *pattern)
+static int add_pattern(const char ***list, size_t *n, const char *pattern)
 {
-	const char **w = realloc(v->wrappers, (v->nwrappers + 1) * sizeof *w);
+	const char **w = realloc(*list, (*n + 1) * sizeof *w);
 	if (!w)
 		return -1;
-	v->wrappers = w;
-	v->wrappers[v->nwrappers++] = pattern;
+	*list = w;
+	w[(*n)++] = pattern;
 	return 0;
+}
+
+int gp_view_add_wrapper(struct gp_view *v, const char *pattern)
+{
+	return add_pattern(&v->wrappers, &v->nwrappers, pattern);
+}
+
+int gp_view_add_skip_module(struct gp_view *v, const char *pattern)
+{
+	return add_pattern(&v->skipmods, &v->nskipmods, pattern);
 }
 
 static void symbolize_frame(struct gp_view *v, const struct gp_frame *f, struct gp_sym *out,
@@ -191,7 +207,7 @@ static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
 			continue;
 		if (fallback == n)
 			fallback = i;
-		if (skip_module(path))
+		if (gp_view_skip_module(v, path))
 			continue;
 		symbolize_frame(v, &frames[i], syms, &nsym, MAX_INLINE);
 		for (int j = 0; j < nsym; j++)
@@ -311,6 +327,7 @@ void gp_view_release(struct gp_view *v)
 	}
 	free(v->sites);
 	free(v->wrappers);
+	free(v->skipmods);
 	struct norm_path *paths = v->paths, *pe, *ptmp;
 	HASH_ITER(hh, paths, pe, ptmp) {
 		HASH_DEL(paths, pe);

@@ -36,6 +36,8 @@ struct gp_view {
 	void *paths;            /* source paths, normalized once (view.c) */
 	const char **wrappers;  /* glob patterns of allocator wrappers' function names */
 	size_t nwrappers;
+	const char **skipmods;  /* glob patterns of file names of modules that are never a site */
+	size_t nskipmods;
 	int progress;           /* show progress on stderr */
 };
 
@@ -44,6 +46,12 @@ int gp_view_init(struct gp_view *v);
 void gp_view_release(struct gp_view *v);
 /* Add a wrapper pattern (fnmatch glob on the demangled function name). */
 int gp_view_add_wrapper(struct gp_view *v, const char *pattern);
+/* Add a pattern (fnmatch glob on a module's file name, without its directory) of modules
+ * whose frames are never a site, like the profiler's and the C library's: another
+ * interposer stacked in front of libgrowprof.so. @return 0, -1 out of memory. */
+int gp_view_add_skip_module(struct gp_view *v, const char *pattern);
+/* Is `path` the profiler, the C library, the dynamic linker or a module added above? */
+int gp_view_skip_module(const struct gp_view *v, const char *path);
 /* Read one trace. @return 0, or -1 with the message in v->agg.err. */
 int gp_view_load(struct gp_view *v, const char *path);
 
