@@ -1309,7 +1309,8 @@ static int same_bytes(const uint8_t *a, uint64_t b, uint64_t n, int careful)
  * relocation step old -> q when the thread copied old's contents into `q` (seen through
  * memcpy & co., and still there): copies from `old` that reach across at least half of it,
  * however many calls they took. A few bytes taken out of a larger block (a field, the
- * characters of an interpreter's string object behind its header) are not its contents.
+ * characters of an interpreter's string object behind its header: CPython's `s + "x"` of a
+ * short string) are not its contents.
  * @return nonzero if it was one (chains handled).
  *
  * A copy the compiler inlined is not seen. (Guessing one from q starting with old's bytes
@@ -1341,7 +1342,7 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 			hi = c->src_hi > hi ? c->src_hi : hi;
 		}
 	}
-	if (!copied)
+	if (!copied || (hi - lo) * 2 < oldsize)
 		return 0;
 	gp_watch_reset(t);
 	struct gp_stack_ref sr;
@@ -1358,19 +1359,24 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 
 /*
  * Could plain block p (entry not marked), being freed, be the smaller source of a
- * relocation into the watched block? Only if copies into that block were seen; then its
- * entry is read for its size.
+ * relocation into the watched block? Only if copies from within it, seen into that block,
+ * reach across half of it (relocation() checks again with its exact size and the bytes);
+ * then its entry is read for its size.
  */
 int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *p)
 {
 	if (!t->rq || !t->rmaxlo)
 		return 0;
-	/* some copy must have come from within p (relocation() checks its exact size) */
 	uint64_t usable = gp_usable(p), lo = (uint64_t)p, hi = lo + usable;
-	uint32_t i = 0;
-	while (i < t->nrecs && !(t->recs[i].src_lo >= lo && t->recs[i].src_hi <= hi))
-		i++;
-	if (i == t->nrecs)
+	uint64_t slo = UINT64_MAX, shi = 0; /* the part of p the copies reach across */
+	for (uint32_t i = 0; i < t->nrecs; i++) {
+		const struct gp_copy_rec *c = &t->recs[i];
+		if (c->src_lo >= lo && c->src_hi <= hi) {
+			slo = c->src_lo < slo ? c->src_lo : slo;
+			shi = c->src_hi > shi ? c->src_hi : shi;
+		}
+	}
+	if (!shi)
 		return 0;
 	/* A plain entry's slack is at most 31: a block this large is not smaller than the
 	 * watched one (glibc's free reads the chunk header anyway; the entry may miss). */
@@ -1380,7 +1386,7 @@ int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *
 	if (!(e & GP_SH_KNOWN))
 		return 0;
 	uint64_t size = usable - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
-	return size && t->rqsize > size;
+	return size && t->rqsize > size && (shi - slo) * 2 >= size;
 }
 
 void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)

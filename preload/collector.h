@@ -130,15 +130,17 @@ static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t siz
 }
 
 /* Plain block p (entry at sh), at or below every recorded source's start, cannot be a
- * relocation's source either if it ends before all of them end, or if it is not smaller
- * than the watched block (its usable size minus at most 31 bytes of slack): its chunk size,
- * which glibc's free reads next anyway, bounds its usable size from above. Else the exact
- * test, a loop over the records, out of line but without the slow path's bookkeeping. */
+ * relocation's source either if it ends before all of them end, if it is not smaller than
+ * the watched block (its usable size minus at most 31 bytes of slack), or if all the
+ * records together span less than half of it (its size is at least its chunk size - 47:
+ * the chunk header's 8 or 16 bytes and the slack). Its chunk size, which glibc's free reads
+ * next anyway, bounds its usable size from above. Else the exact test, a loop over the
+ * records, out of line but without the slow path's bookkeeping. */
 int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *p);
 static inline int gp_watch_unrelated(const struct gp_tls *t, const uint32_t *sh, uint64_t p)
 {
 	uint64_t chunk = gp_chunk_header((const void *)p) & ~7ull;
-	return p + chunk < t->rminhi || chunk >= t->rqsize + 40 ||
+	return p + chunk < t->rminhi || chunk >= t->rqsize + 40 || 2 * t->rspan + 47 < chunk ||
 	       !gp_maybe_relocation(t, sh, (const void *)p);
 }
 

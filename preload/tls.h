@@ -41,8 +41,12 @@ struct gp_tls {
 	/* A freed block that starts after rmaxlo (the highest start of a recorded source) or
 	 * ends before rminhi (the lowest end of one) holds no record's whole source: it
 	 * cannot be a relocation's. The free's fast path. rmaxlo = 0: no copies recorded, and
-	 * nrecs, rnotes, rmin and the records are stale (an allocation writes only rmaxlo). */
+	 * nrecs, rnotes, rmin, rspan and the records are stale (an allocation writes only
+	 * rmaxlo). */
 	uint64_t rmaxlo, rminhi;
+	/* The sum of the records' source spans (src_hi - src_lo): copies from one block reach
+	 * across no more of it than this, and a relocation's must reach across half of it. */
+	uint64_t rspan;
 	uint32_t nrecs;
 	uint32_t rnotes; /* copies that started a record or were dropped (GP_RELOC_NOTES) */
 	uint32_t rmin;  /* when all records are taken: the smallest, */
@@ -100,10 +104,12 @@ static inline void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t sr
 		if (t->rdelta[i] == delta) {
 			struct gp_copy_rec *c = &t->recs[i];
 			if (src < c->src_lo || src + n > c->src_hi) {
+				t->rspan -= c->src_hi - c->src_lo;
 				if (src < c->src_lo)
 					c->src_lo = src;
 				if (src + n > c->src_hi)
 					c->src_hi = src + n;
+				t->rspan += c->src_hi - c->src_lo;
 				gp_watch_bound(t, c->src_lo, c->src_hi);
 			}
 			c->bytes += n;
@@ -119,9 +125,11 @@ static inline void gp_note_copy_slow(struct gp_tls *t, uint64_t dst, uint64_t sr
 		if (t->rminb >= n)
 			return;
 		i = t->rmin;
+		t->rspan -= t->recs[i].src_hi - t->recs[i].src_lo;
 	} else {
 		t->nrecs = nr + 1;
 	}
+	t->rspan += n;
 	t->rdelta[i] = delta;
 	t->recs[i] = (struct gp_copy_rec){ src, src + n, n, src, n };
 	gp_watch_bound(t, src, src + n);
@@ -139,6 +147,7 @@ static inline void gp_note_first(struct gp_tls *t, uint64_t dst, uint64_t src, u
 	t->recs[0] = (struct gp_copy_rec){ src, src + n, n, src, n };
 	t->rmaxlo = src; /* the first bounds: gp_watch_bound(t, src, src + n) */
 	t->rminhi = src + n;
+	t->rspan = n;
 }
 
 /* A copy of n bytes from src to dst is about to happen (memcpy & co.). Cheap: a compare. */

@@ -11,6 +11,10 @@
  *   copy_keep         a copy into the new block from a block that is NOT then freed (it is
  *                     freed later, after other allocations), and a free of another block
  *   shrink_copy       copy from a larger block into a smaller new one, free the larger one
+ *   field_copy        an interpreter's string concatenation: a new, larger object whose
+ *                     header is written and whose characters (a short tail of the old
+ *                     object, after its 48-byte header) are copied from the old one, which
+ *                     is then freed: a field taken out of a block, not the block's contents
  *   thread_free       thread A: new = malloc + memcpy(new, old); thread B frees old
  *   realloc_only      realloc growth: glibc copies internally; a realloc site, no relocation
  * Prints its truth (reloc_truth.h). */
@@ -177,6 +181,24 @@ RT_SITE static void shrink_copy(void)
 	}
 }
 
+RT_SITE static void field_copy(void)
+{
+	for (int r = 0; r < ROUNDS; r++) {
+		size_t len = 1 + r % 20; /* characters: less than the header */
+		unsigned char *old = malloc(48 + len);
+		memset(old, 'h', 48);
+		memset(old + 48, 'c', len);
+		unsigned char *nb = malloc(48 + len + 1);
+		LAUNDER(nb);
+		memset(nb, 'H', 48);
+		memcpy(nb + 48, old + 48, vlen + len);
+		nb[48 + len] = 'x';
+		free(old);
+		consume(nb, 48 + len + 1);
+		free(nb);
+	}
+}
+
 /* ---- thread_free: the copy is made in one thread, the old block freed in another ---- */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -268,6 +290,7 @@ int main(void)
 	strdup_free();
 	copy_keep();
 	shrink_copy();
+	field_copy();
 	thread_free();
 	realloc_only(30);
 	struct rt_entry *t = rt_reloc_totals();
