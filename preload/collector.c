@@ -76,7 +76,7 @@ static inline void add_n(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __A
 #define COUNT(field)                                                                   \
 	do {                                                                           \
 		if (__builtin_expect(gp_tls.reg > 0, 1))                               \
-			__atomic_store_n(&gp_tls.field, gp_tls.field + 1, __ATOMIC_RELAXED); \
+			gp_tls_bump(&gp_tls.field);                                    \
 		else                                                                   \
 			add_n(&n_##field, 1);                                          \
 	} while (0)
@@ -1387,6 +1387,16 @@ int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *
 		return 0;
 	uint64_t size = usable - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
 	return size && t->rqsize > size && (shi - slo) * 2 >= size;
+}
+
+int gp_free_check(void *p)
+{
+	struct gp_tls *t = &gp_tls;
+	uint32_t *leaf = gp_leaf(t, (uint64_t)p); /* the fast path found it */
+	if (!leaf || !gp_watch_unrelated(t, gp_leaf_entry(leaf, (uint64_t)p), (uint64_t)p))
+		return 0;
+	gp_tls_bump(&t->frees);
+	return 1;
 }
 
 void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)

@@ -110,22 +110,25 @@ static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t siz
 	struct gp_tls *t = &gp_tls;
 	uint64_t h = gp_chunk_header(p);
 	gp_watch_alloc(t, p, size);
-	struct gp_cs_tcache *c = &gp_cs_tcache[gp_cs_slot(ra)];
+	/* the cache entry by index, not by pointer: the compiler then addresses it from the
+	 * thread pointer as it does the rest of gp_tls */
+	unsigned slot = gp_cs_slot(ra);
 	uint64_t slack = (h & ~(uint64_t)7) - 8 - size; /* for a heap chunk */
-	uint32_t left = c->left;
+	uint32_t left = t->cs[slot].left;
 	uint32_t *leaf = gp_leaf(t, (uint64_t)p);
 	if (__builtin_expect(leaf == NULL, 0))
 		return 0;
-	if (__builtin_expect(c->ra != ra, 0))
+	if (__builtin_expect(t->cs[slot].ra != ra, 0))
 		return 0;
 	if (__builtin_expect(left <= 1, 0))
 		return 0;
 	if (__builtin_expect((slack | (h & GP_CHUNK_MMAPPED) << 5) > GP_SH_SLACK_MAX, 0))
 		return 0;
-	c->left = left - 1;
-	/* a cached call site is never GP_CALLSITE_NONE: its index + 1 is the payload */
-	*gp_leaf_entry(leaf, (uint64_t)p) = GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | (c->i + 1);
-	__atomic_store_n(&t->allocs, t->allocs + 1, __ATOMIC_RELAXED);
+	t->cs[slot].left = left - 1;
+	/* a cached call site is never GP_CALLSITE_NONE */
+	*gp_leaf_entry(leaf, (uint64_t)p) =
+		GP_SH_KNOWN | (uint32_t)slack << GP_SH_SLACK_SHIFT | t->cs[slot].pl;
+	gp_tls_bump(&t->allocs);
 	return 1;
 }
 
@@ -144,8 +147,12 @@ static inline int gp_watch_unrelated(const struct gp_tls *t, const uint32_t *sh,
 	       !gp_maybe_relocation(t, sh, (const void *)p);
 }
 
-/* The common free: an unmarked block in the thread's last shadow leaf that cannot be the
- * source of copies recorded into the thread's watched block. */
+/*
+ * The common free: an unmarked block in the thread's last shadow leaf that cannot be the
+ * source of copies recorded into the thread's watched block. @return 1 if done (counted),
+ * 0 if the slow path must do it all, -1 if the block may be such a source: then
+ * gp_free_check() decides (out of line, so that the common path saves no registers).
+ */
 static inline __attribute__((always_inline)) int gp_on_free(void *p)
 {
 	struct gp_tls *t = &gp_tls;
@@ -153,16 +160,16 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 	if (old == t->rq) /* the watched block itself goes away (a temporary, often) */
 		gp_watch_reset(t);
 	uint32_t *leaf = gp_leaf(t, old);
-	if (__builtin_expect(leaf == NULL, 0))
+	if (__builtin_expect(leaf == NULL || gp_leaf_marked(leaf, old), 0))
 		return 0;
-	if (__builtin_expect(!gp_leaf_marked(leaf, old) &&
-	                     (old > t->rmaxlo || gp_watch_unrelated(t, gp_leaf_entry(leaf, old), old)),
-	                     1)) {
-		__atomic_store_n(&t->frees, t->frees + 1, __ATOMIC_RELAXED);
+	if (__builtin_expect(old > t->rmaxlo, 1)) {
+		gp_tls_bump(&t->frees);
 		return 1;
 	}
-	return 0;
+	return -1;
 }
+/* gp_on_free()'s -1: @return 1 if done (counted), 0 if the slow path must do it all. */
+int gp_free_check(void *p);
 
 /* realloc(p, n) with p != NULL and n > 0, in two halves around the real call. */
 struct gp_realloc {
@@ -183,14 +190,14 @@ void gp_count_slow(int free);
 static inline void gp_count_alloc(void)
 {
 	if (__builtin_expect(gp_tls.reg > 0, 1))
-		__atomic_store_n(&gp_tls.allocs, gp_tls.allocs + 1, __ATOMIC_RELAXED);
+		gp_tls_bump(&gp_tls.allocs);
 	else
 		gp_count_slow(0);
 }
 static inline void gp_count_free(void)
 {
 	if (__builtin_expect(gp_tls.reg > 0, 1))
-		__atomic_store_n(&gp_tls.frees, gp_tls.frees + 1, __ATOMIC_RELAXED);
+		gp_tls_bump(&gp_tls.frees);
 	else
 		gp_count_slow(1);
 }

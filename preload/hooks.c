@@ -44,9 +44,12 @@ extern void *__libc_pvalloc(size_t);
  * on. The common answer costs two loads; the first call of the process brings the
  * collector up.
  *
- * The fast paths (gp_on_alloc, gp_on_free) neither allocate nor touch errno, so busy is
- * set, and errno saved, only around the slow paths and the realloc family. glibc's own
- * malloc and free call nothing of ours (and free keeps errno since glibc 2.33).
+ * malloc, calloc and free skip the question on their fast paths (gp_on_alloc, gp_on_free):
+ * those only write shadow entries and count, harmless when tracing is off, and they fail
+ * for a thread that is not registered, so the first calls still get here. They neither
+ * allocate nor touch errno, so busy is set, and errno saved, only around the slow paths and
+ * the realloc family. glibc's own malloc and free call nothing of ours (and free keeps
+ * errno since glibc 2.33).
  */
 static __attribute__((noinline)) int recording_cold(void)
 {
@@ -114,47 +117,91 @@ static __attribute__((noinline)) void free_slow(void *p, uint64_t ra, uint64_t c
 	*ep = e;
 }
 
-static __attribute__((noinline)) void free_slow_then_free(void *p, uint64_t ra, uint64_t cfa)
+/* An allocation the fast path did not take (or NULL): the profiler may be off, or not
+ * started yet (the first allocation of the process starts it). */
+static __attribute__((noinline)) void *alloc_miss(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
-	free_slow(p, ra, cfa);
-	__libc_free(p);
+	if (!p) { /* malloc's and calloc's watch size was set before the call */
+		gp_watch_reset(&gp_tls);
+		return p;
+	}
+	if (!recording())
+		return p;
+	return alloc_slow(p, n, ra, cfa);
 }
 
-static inline void *record_alloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
+/*
+ * Record allocation p (NULL: failed) of n bytes and @return p. The fast path runs whenever
+ * this thread is not inside the profiler, whether tracing is on or not: it only writes the
+ * block's shadow entry and counts, which is harmless when off, and it fails for a thread
+ * not registered yet (its shadow leaf is unknown), which is how the first allocation of
+ * the process and of each thread reach the slow path.
+ */
+static inline __attribute__((always_inline)) void *record_alloc(void *p, size_t n, uint64_t ra,
+                                                                 uint64_t cfa)
+{
+	if (__builtin_expect(p != NULL, 1) && gp_on_alloc(p, n, ra))
+		return p;
+	return alloc_miss(p, n, ra, cfa);
+}
+
+/* The same inside the realloc family, which has checked recording() (enter()) already. */
+static inline void *record_alloc_entered(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	if (__builtin_expect(p == NULL, 0) || gp_on_alloc(p, n, ra))
 		return p;
 	return alloc_slow(p, n, ra, cfa);
 }
 
+/* A free the fast path did not take (`fast`: what gp_on_free said): recorded if the profiler
+ * is on, then done. */
+static __attribute__((noinline)) void free_miss(void *p, uint64_t ra, uint64_t cfa, int fast)
+{
+	if (!(fast < 0 && gp_free_check(p)) && recording())
+		free_slow(p, ra, cfa);
+	__libc_free(p);
+}
+
 /* Forget the block before the real free: once freed, another thread may get the same
  * address from malloc and record it, and we must not erase that record. */
 static inline void record_free(void *p, uint64_t ra, uint64_t cfa)
 {
-	if (!gp_on_free(p))
+	int fast = gp_on_free(p);
+	if (fast == 0 || (fast < 0 && !gp_free_check(p)))
 		free_slow(p, ra, cfa);
 }
 
 EXPORT void *malloc(size_t n)
 {
-	if (!recording())
+	struct gp_tls *t = &gp_tls;
+	if (__builtin_expect(t->busy, 0))
 		return __libc_malloc(n);
-	return record_alloc(__libc_malloc(n), n, RA(), CFA());
+	/* n waits in the watch's size field (where the block's watch puts it anyway) rather
+	 * than in a register saved across the call */
+	t->rqsize = n;
+	void *p = __libc_malloc(n);
+	return record_alloc(p, t->rqsize, RA(), CFA());
 }
 
 EXPORT void *calloc(size_t n, size_t m)
 {
-	if (!recording())
+	struct gp_tls *t = &gp_tls;
+	if (__builtin_expect(t->busy, 0))
 		return __libc_calloc(n, m);
 	/* An overflowing n * m fails inside glibc and is not an allocation. */
-	return record_alloc(__libc_calloc(n, m), n * m, RA(), CFA());
+	t->rqsize = n * m;
+	void *p = __libc_calloc(n, m);
+	return record_alloc(p, t->rqsize, RA(), CFA());
 }
 
 EXPORT void free(void *p)
 {
-	if (p && recording() && !gp_on_free(p)) {
-		free_slow_then_free(p, RA(), CFA());
-		return;
+	if (__builtin_expect(p != NULL && !gp_tls.busy, 1)) {
+		int fast = gp_on_free(p);
+		if (__builtin_expect(fast <= 0, 0)) {
+			free_miss(p, RA(), CFA(), fast);
+			return;
+		}
 	}
 	__libc_free(p);
 }
@@ -162,7 +209,7 @@ EXPORT void free(void *p)
 static void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	if (!p) { /* realloc(NULL, n) is an allocation */
-		void *q = record_alloc(__libc_realloc(NULL, n), n, ra, cfa);
+		void *q = record_alloc_entered(__libc_realloc(NULL, n), n, ra, cfa);
 		leave();
 		return q;
 	}

@@ -526,8 +526,7 @@ void gp_stacks_new_trace(void)
  * allocations until the table is consulted again (gp_callsite_policy), so that most
  * allocations do not read the shared table at all. Only found call sites are cached: an
  * entry never holds GP_CALLSITE_NONE. */
-__thread struct gp_cs_tcache gp_cs_tcache[GP_CS_TCACHE] __attribute__((tls_model("initial-exec")));
-#define cs_tcache gp_cs_tcache
+#define cs_tcache gp_tls.cs
 
 /*
  * Whether this allocation at call site i gets a full stack. The first few allocations of
@@ -578,7 +577,7 @@ uint32_t gp_callsite_slow(uint64_t ra)
 		uint64_t cur = __atomic_load_n(&cs_tab[i].ra, __ATOMIC_ACQUIRE);
 		if (cur == ra) {
 			cs_tcache[slot].ra = ra;
-			cs_tcache[slot].i = i;
+			cs_tcache[slot].pl = i + 1;
 			return gp_callsite_policy(i, slot);
 		}
 		if (cur == 0) {

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "tls.h"
+
 #define GP_DEPTH_MAX 256
 
 /* Where our own code lives, so captured stacks can drop the profiler's frames. */
@@ -40,17 +42,9 @@ uint32_t gp_stack_intern_id_locked(uint32_t id);
 #define GP_CALLSITE_NONE 0x7fffffffu
 #define GP_CALLSITE_HOT  0x80000000u
 
-/* The call sites this thread allocated from lately: a hit skips the table, and most
- * allocations do not read the shared table at all. `left` counts down the allocations
+/* The call sites this thread allocated from lately (gp_tls.cs): a hit skips the table, and
+ * most allocations do not read the shared table at all. `left` counts down the allocations
  * until the table is consulted again (1: every time). */
-#define GP_CS_TCACHE_BITS 7
-#define GP_CS_TCACHE (1u << GP_CS_TCACHE_BITS)
-struct gp_cs_tcache {
-	uint64_t ra;
-	uint32_t i, left;
-};
-extern __thread struct gp_cs_tcache gp_cs_tcache[GP_CS_TCACHE]
-	__attribute__((tls_model("initial-exec")));
 uint32_t gp_callsite_policy(uint32_t i, unsigned slot);
 uint32_t gp_callsite_slow(uint64_t ra);
 
@@ -63,11 +57,11 @@ static inline unsigned gp_cs_slot(uint64_t ra)
 static inline uint32_t gp_callsite(uint64_t ra)
 {
 	unsigned slot = gp_cs_slot(ra);
-	struct gp_cs_tcache *c = &gp_cs_tcache[slot];
+	struct gp_cs_tcache *c = &gp_tls.cs[slot];
 	if (__builtin_expect(c->ra == ra, 1)) {
 		if (__builtin_expect(--c->left != 0, 1))
-			return c->i;
-		return gp_callsite_policy(c->i, slot);
+			return c->pl - 1;
+		return gp_callsite_policy(c->pl - 1, slot);
 	}
 	return gp_callsite_slow(ra);
 }

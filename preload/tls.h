@@ -12,6 +12,16 @@
 
 struct gp_tbuf;
 
+/* The call sites this thread allocated from lately (stacks.h): `left` counts down the
+ * allocations until the shared table is consulted again. */
+#define GP_CS_TCACHE_BITS 7
+#define GP_CS_TCACHE (1u << GP_CS_TCACHE_BITS)
+struct gp_cs_tcache {
+	uint64_t ra;
+	uint32_t pl;   /* its index in the table + 1: the shadow entry's payload */
+	uint32_t left;
+};
+
 /* Copies into the watched block, merged by translation: element-wise moves of one old block
  * (same dst - src, kept apart in gp_tls.rdelta for a one-line scan) make one record however
  * many calls they take. */
@@ -21,6 +31,8 @@ struct gp_copy_rec {
 	uint64_t first_src, first_n; /* the first copy, re-checked before believing the record */
 };
 struct gp_tls {
+	/* First: the hooks address it with no offset to add. */
+	struct gp_cs_tcache cs[GP_CS_TCACHE];
 	int busy;      /* inside the profiler: nested allocator calls go straight through */
 	int *errp;     /* &errno of this thread, once known */
 	uint32_t tnum; /* small thread number for SEGMENT records, 0 = not assigned yet */
@@ -59,6 +71,17 @@ struct gp_tls {
 };
 
 extern __thread struct gp_tls gp_tls __attribute__((tls_model("initial-exec")));
+
+/* Count one in a counter of this thread's that other threads read: one instruction, whose
+ * store is single-copy atomic (an aligned 8 bytes) for them. */
+static inline void gp_tls_bump(uint64_t *c)
+{
+#if defined(__x86_64__)
+	__asm__("addq $1, %0" : "+m"(*c));
+#else
+	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+#endif
+}
 
 /* Stop watching: the block is gone, resized, or its copies were a relocation. */
 static inline void gp_watch_reset(struct gp_tls *t)
