@@ -1096,18 +1096,11 @@ void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa)
 	gp_shadow_put(sh, (uint64_t)p, GP_SH_SIDE, 0);
 }
 
-/*
- * What we know of block `p` whose shadow entry is `e`: from the entry itself, or from the
- * block table (taken out of it if `take`). @return 1 if the block is known.
- */
-static int block_read(uint64_t p, uint32_t e, int take, struct gp_block *b)
+/* What block_read() says of block p whose entry e is KNOWN and not SIDE, from e and the
+ * block's size (the block itself may be gone by now). */
+static void block_of_entry(uint64_t p, uint32_t e, uint64_t size, struct gp_block *b)
 {
-	*b = (struct gp_block){ .ptr = p };
-	if (e & GP_SH_SIDE)
-		return take ? gp_blocks_take(p, b) : gp_blocks_get(p, b);
-	if (!(e & GP_SH_KNOWN))
-		return 0;
-	b->size = gp_usable((const void *)p) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
+	*b = (struct gp_block){ .ptr = p, .size = size };
 	if (e & GP_SH_CHAIN) {
 		uint32_t slot = e & GP_SH_SLOT_MASK;
 		b->ref = slot + 1;
@@ -1122,6 +1115,23 @@ static int block_read(uint64_t p, uint32_t e, int take, struct gp_block *b)
 			b->ref = ORIGIN_CALLSITE | (payload ? payload - 1 : GP_CALLSITE_NONE);
 		b->kind = GP_BLOCK_ORIGIN;
 	}
+}
+
+/*
+ * What we know of block `p` whose shadow entry is `e`: from the entry itself, or from the
+ * block table (taken out of it if `take`). @return 1 if the block is known.
+ */
+static int block_read(uint64_t p, uint32_t e, int take, struct gp_block *b)
+{
+	if (e & GP_SH_SIDE) {
+		*b = (struct gp_block){ .ptr = p };
+		return take ? gp_blocks_take(p, b) : gp_blocks_get(p, b);
+	}
+	if (!(e & GP_SH_KNOWN)) {
+		*b = (struct gp_block){ .ptr = p };
+		return 0;
+	}
+	block_of_entry(p, e, gp_usable((const void *)p) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX), b);
 	return 1;
 }
 
@@ -1178,16 +1188,16 @@ static uint32_t origin_of(const struct gp_block *b)
 	return origin;
 }
 
-/* Write a CHAIN record for a new chain of block `b` (lock held). @return its id. */
-static uint32_t begin_chain_in(struct gp_tbuf *tb, const struct gp_block *b, unsigned kind,
-                               uint32_t origin)
+/* Write a CHAIN record for a new chain of a block of `size` bytes (lock held). @return its
+ * id. */
+static uint32_t begin_chain_in(struct gp_tbuf *tb, uint64_t size, unsigned kind, uint32_t origin)
 {
 	uint32_t chain = chain_id_new(tb, origin);
 	struct gp_rec rec;
 	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 5 * GP_VARINT_MAX));
 	put_chain(&rec, tb, chain);
 	gp_rec_u(&rec, origin);
-	gp_rec_u(&rec, b->size);
+	gp_rec_u(&rec, size);
 	put_time(&rec, tb);
 	if (kind != GP_CHAIN_REALLOC)
 		gp_rec_u(&rec, kind);
@@ -1235,7 +1245,7 @@ static uint32_t record_step(const struct gp_block *b, unsigned kind, struct gp_s
 	} else {
 		if (b->kind != GP_BLOCK_ORIGIN) /* a chain of the other kind, or a parent's */
 			end_chain_in(tb, b);
-		chain = begin_chain_in(tb, b, kind, *origin);
+		chain = begin_chain_in(tb, b->size, kind, *origin);
 	}
 	put_step_in(tb, chain, sid, b->size, n, flags, copied);
 	tb_leave(tb);
@@ -1426,10 +1436,23 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 
 void gp_realloc_begin(void *p, struct gp_realloc *r)
 {
-	uint32_t *she = gp_shadow_find_t(&gp_tls, (uint64_t)p), e = she ? *she : 0;
+	struct gp_tls *t = &gp_tls;
+	uint32_t *she = gp_shadow_find_t(t, (uint64_t)p), e = she ? *she : 0;
+	uint64_t h = gp_chunk_header(p);
 	r->e = e;
-	if ((uint64_t)p == gp_tls.rq) /* the watched block is resized: no longer a fresh block */
-		gp_watch_reset(&gp_tls);
+	/* glibc's chunk header: IS_MMAPPED is bit 1 of the size word before the block. Read it
+	 * now: after a move the old block is gone. */
+	r->mmapped = (int)(h & GP_CHUNK_MMAPPED);
+	if ((uint64_t)p == t->rq) /* the watched block is resized: no longer a fresh block */
+		gp_watch_reset(t);
+	if ((e & (GP_SH_KNOWN | GP_SH_SIDE)) == GP_SH_KNOWN) { /* the common case */
+		r->lazy = 1;
+		r->known = 1;
+		r->side = 0;
+		r->b.size = gp_chunk_usable(h) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
+		return;
+	}
+	r->lazy = 0;
 	/* A table entry is left in place: an in-place step replaces it with one operation. */
 	r->known = block_read((uint64_t)p, e, 0, &r->b);
 	r->side = !!(e & GP_SH_SIDE) && r->known;
@@ -1439,9 +1462,65 @@ void gp_realloc_begin(void *p, struct gp_realloc *r)
 		r->b.ref = ORIGIN_CALLSITE | GP_CALLSITE_NONE;
 		r->b.kind = GP_BLOCK_ORIGIN;
 	}
-	/* glibc's chunk header: IS_MMAPPED is bit 1 of the size word before the block. Read it
-	 * now: after a move the old block is gone. */
-	r->mmapped = (int)(gp_chunk_header(p) & GP_CHUNK_MMAPPED);
+}
+
+/*
+ * The common step, in one go: p's entry says everything (a chain of this trace whose last
+ * records are in this thread's buffer or in the trace, or a plain block whose call site is
+ * known), and q's entry can say it all too. @return 1 if done, 0 if nothing was written
+ * and the general path must do it.
+ */
+static int step_fast(uint64_t p, uint64_t q, uint64_t n, const struct gp_realloc *r,
+                     struct gp_stack_ref *sr)
+{
+	struct gp_tls *t = &gp_tls;
+	struct gp_tbuf *tb = t->tb;
+	uint32_t e = r->e, chain, origin;
+	if (__builtin_expect(!tb || tb_off, 0))
+		return 0;
+	uint32_t *qsh = gp_shadow_slot_t(t, q);
+	uint64_t qslack = gp_usable((const void *)q) - n;
+	if (__builtin_expect(!qsh || qslack > GP_SH_SLACK_MAX, 0))
+		return 0;
+	if (e & GP_SH_CHAIN) {
+		uint32_t slot = e & GP_SH_SLOT_MASK, where = slots[slot].where >> 4;
+		if (__builtin_expect((e & GP_SH_RELOC) || slots[slot].gen != (uint16_t)gp_gen, 0))
+			return 0;
+		if (__builtin_expect(where && where != tb->idx + 1 && where <= ntbufs, 0))
+			return 0; /* another thread's buffer may hold its last records: claim() */
+		chain = slot + 1;
+		origin = slots[slot].origin;
+	} else {
+		uint32_t pl = e & GP_SH_PAYLOAD;
+		if (__builtin_expect(!pl || (pl & GP_SH_STACK), 0))
+			return 0;
+		chain = 0;
+		origin = gp_callsite_origin(pl - 1);
+	}
+	uint32_t sid = gp_stack_ref_id(sr);
+	if (!tb_enter(tb))
+		return 0;
+	int begun = !chain;
+	if (begun)
+		chain = begin_chain_in(tb, r->b.size, GP_CHAIN_REALLOC, origin);
+	unsigned flags = q == p ? 0 : GP_STEP_MOVED | (r->mmapped ? GP_STEP_REMAP : 0);
+	put_step_in(tb, chain, sid, r->b.size, n, flags, NULL);
+	tb_leave(tb);
+	if (begun)
+		COUNT(chains);
+	if (q != p) {
+		/* glibc freed p: forget it, unless it was handed out again meanwhile (see
+		 * gp_realloc_end) */
+		uint32_t *sh = gp_shadow_find_t(t, p), old = e;
+		if (sh)
+			__atomic_compare_exchange_n(sh, &old, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	}
+	if (__builtin_expect(chain <= SLOT_IDS, 1))
+		gp_shadow_put(qsh, q, GP_SH_KNOWN | GP_SH_CHAIN | (uint32_t)qslack << GP_SH_SLACK_SHIFT |
+		                              (chain - 1), 0);
+	else /* out of slots: the block table */
+		chain_block(q, n, chain, GP_BLOCK_CHAIN, origin, 0);
+	return 1;
 }
 
 void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t ra,
@@ -1454,6 +1533,11 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 	COUNT(steps);
 	struct gp_stack_ref sr;
 	gp_stack_get(ra, cfa, gp_depth, &sr);
+	if (r->lazy) {
+		if (step_fast((uint64_t)p, (uint64_t)q, n, r, &sr))
+			return;
+		block_of_entry((uint64_t)p, r->e, r->b.size, &r->b);
+	}
 	unsigned flags = 0;
 	if (q != p)
 		flags = GP_STEP_MOVED | (r->mmapped ? GP_STEP_REMAP : 0);

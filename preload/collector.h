@@ -173,7 +173,9 @@ int gp_free_check(void *p);
 
 /* realloc(p, n) with p != NULL and n > 0, in two halves around the real call. */
 struct gp_realloc {
-	struct gp_block b;
+	struct gp_block b; /* unless lazy */
+	int lazy;    /* p's entry holds all there is to know of it (KNOWN, not SIDE): only
+	              * b.size is filled in; the rest is read from e when needed */
 	int known;   /* p is in the block table (copied to b, left there) */
 	int side;    /* ... in the block table rather than only in its shadow entry */
 	uint32_t e;  /* p's shadow entry at the start */
