@@ -217,9 +217,15 @@ int gp_modules_changed_locked(void)
 
 int gp_modules_known_locked(uint64_t addr)
 {
+	/* A stack's frames come in runs of one module: the one found last is tried first. */
+	static unsigned last;
+	if (last < nmods && addr > mods[last].lo && addr <= mods[last].hi && mods[last].gen == gp_gen)
+		return 1;
 	for (unsigned i = 0; i < nmods; i++)
-		if (addr > mods[i].lo && addr <= mods[i].hi && mods[i].gen == gp_gen)
+		if (addr > mods[i].lo && addr <= mods[i].hi && mods[i].gen == gp_gen) {
+			last = i;
 			return 1;
+		}
 	return 0;
 }
 

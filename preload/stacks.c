@@ -50,7 +50,7 @@ static __thread struct cache_ent cache[CACHE_SIZE] __attribute__((tls_model("ini
 /* Call sites (return addresses of allocation calls); lock-free insert-only table. */
 #define CS_BITS 14 /* call site index + 1 must fit GP_SH_CS_MASK (shadow.h) */
 #define CS_CAP (1u << CS_BITS)
-#define FIRST_STACKS 8
+#define FIRST_STACKS 2
 
 struct callsite {
 	uint64_t ra;
@@ -220,7 +220,8 @@ static struct stack *intern_stack_locked(const uint64_t *ips, unsigned n)
 	uint64_t h = hash_ips(ips, n);
 	struct stack *s = lookup_cache(ips, n, h);
 	if (!s) {
-		HASH_FIND(hh, table, ips, n * sizeof *ips, s);
+		/* our hash, computed already: uthash's own would read the whole key again */
+		HASH_FIND_BYHASHVALUE(hh, table, ips, n * sizeof *ips, (unsigned)h, s);
 		if (!s) {
 			if (nids + 1 >= cap_ids) {
 				uint32_t cap = cap_ids ? cap_ids * 2 : 4096;
@@ -242,7 +243,7 @@ static struct stack *intern_stack_locked(const uint64_t *ips, unsigned n)
 			s->hash = h;
 			memcpy(s->ips, ips, n * sizeof *ips);
 			intern_oom = 0;
-			HASH_ADD_KEYPTR(hh, table, s->ips, n * sizeof *ips, s);
+			HASH_ADD_KEYPTR_BYHASHVALUE(hh, table, s->ips, n * sizeof *ips, (unsigned)h, s);
 			if (intern_oom) {
 				gp_ifree(s);
 				nids--;
@@ -529,10 +530,12 @@ void gp_stacks_new_trace(void)
 #define cs_tcache gp_tls.cs
 
 /*
- * Whether this allocation at call site i gets a full stack. The first few allocations of
+ * Whether this allocation at call site i gets a full stack. The first two allocations of
  * every call site do: when the call site is a wrapper (operator new, alloc::alloc::alloc)
  * the return address alone would name the wrapper as the origin of an early chain. After
- * that, only call sites seen to start chains do, for one block in 64, and only while chains
+ * that, only call sites seen to start chains do: their next HOT_FIRST allocations, then
+ * one block in 64 (unwinding at a new stack costs microseconds: an interpreter's start-up
+ * made thousands of such captures with 8 and 256), and only while chains
  * are not rare among their blocks: a wrapper like PyMem_Malloc or sqlite3Malloc serves
  * millions of blocks. A chain begun at a block without a stack still has its call site, and
  * the viewer takes the site of its first step when that call site is only a wrapper.
@@ -541,6 +544,7 @@ void gp_stacks_new_trace(void)
  * rarely touch its cache line, and never write it while it is cold.
  */
 #define HOT_EVERY 64
+#define HOT_FIRST 32 /* allocations of a call site that all get stacks once it is hot */
 uint32_t gp_callsite_policy(uint32_t i, unsigned slot)
 {
 	struct callsite *c = &cs_tab[i];
@@ -555,7 +559,7 @@ uint32_t gp_callsite_policy(uint32_t i, unsigned slot)
 		*left = 256;
 		return i;
 	}
-	if (n < 256) {
+	if (n < HOT_FIRST) {
 		c->allocs = n + 1;
 		*left = 1;
 		return i | GP_CALLSITE_HOT;
