@@ -1368,16 +1368,21 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 }
 
 /*
- * Could plain block p (entry not marked), being freed, be the smaller source of a
+ * Could plain block p (entry not marked, at sh), being freed, be the smaller source of a
  * relocation into the watched block? Only if copies from within it, seen into that block,
- * reach across half of it (relocation() checks again with its exact size and the bytes);
- * then its entry is read for its size.
+ * reach across half of it (relocation() checks again, with the bytes).
  */
-int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *p)
+static inline int maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *p)
 {
 	if (!t->rq || !t->rmaxlo)
 		return 0;
-	uint64_t usable = gp_usable(p), lo = (uint64_t)p, hi = lo + usable;
+	uint32_t e = *sh;
+	if (!(e & GP_SH_KNOWN))
+		return 0;
+	uint64_t size = gp_usable(p) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
+	if (!size || size >= t->rqsize)
+		return 0;
+	uint64_t lo = (uint64_t)p, hi = lo + size;
 	uint64_t slo = UINT64_MAX, shi = 0; /* the part of p the copies reach across */
 	for (uint32_t i = 0; i < t->nrecs; i++) {
 		const struct gp_copy_rec *c = &t->recs[i];
@@ -1386,25 +1391,25 @@ int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *
 			shi = c->src_hi > shi ? c->src_hi : shi;
 		}
 	}
-	if (!shi)
-		return 0;
-	/* A plain entry's slack is at most 31: a block this large is not smaller than the
-	 * watched one (glibc's free reads the chunk header anyway; the entry may miss). */
-	if (usable >= t->rqsize + GP_SH_SLACK_MAX)
-		return 0;
-	uint32_t e = *sh;
-	if (!(e & GP_SH_KNOWN))
-		return 0;
-	uint64_t size = usable - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
-	return size && t->rqsize > size && (shi - slo) * 2 >= size;
+	return shi && (shi - slo) * 2 >= size;
 }
 
+/*
+ * gp_on_free()'s -1: plain block p starts at or below some recorded source's start and
+ * ends at or after some record's end. It cannot be a relocation's source if it is not
+ * smaller than the watched block, or if the records together span less than half of it:
+ * its size is at least its chunk size - 47 (the chunk header's 8 or 16 bytes and at most
+ * 31 of slack). Else the exact test.
+ */
 int gp_free_check(void *p)
 {
 	struct gp_tls *t = &gp_tls;
-	uint32_t *leaf = gp_leaf(t, (uint64_t)p); /* the fast path found it */
-	if (!leaf || !gp_watch_unrelated(t, gp_leaf_entry(leaf, (uint64_t)p), (uint64_t)p))
-		return 0;
+	uint64_t a = (uint64_t)p, chunk = gp_chunk_header(p) & ~7ull;
+	if (chunk < t->rqsize + 47 && 2 * t->rspan + 47 >= chunk) {
+		uint32_t *leaf = gp_leaf(t, a); /* the fast path found it */
+		if (!leaf || maybe_relocation(t, gp_leaf_entry(leaf, a), p))
+			return 0;
+	}
 	gp_tls_bump(&t->frees);
 	return 1;
 }
@@ -1420,7 +1425,7 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 	if (!sh) /* never seen */
 		return;
 	int marked = gp_marked(sh, old);
-	if (!marked && !gp_maybe_relocation(t, sh, p))
+	if (!marked && !maybe_relocation(t, sh, p))
 		return; /* the common case, a plain block: nothing to record, and its entry is
 		         * left for the next allocation there to overwrite */
 	uint32_t e = *sh;

@@ -132,24 +132,10 @@ static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t siz
 	return 1;
 }
 
-/* Plain block p (entry at sh), at or below every recorded source's start, cannot be a
- * relocation's source either if it ends before all of them end, if it is not smaller than
- * the watched block (its usable size minus at most 31 bytes of slack), or if all the
- * records together span less than half of it (its size is at least its chunk size - 47:
- * the chunk header's 8 or 16 bytes and the slack). Its chunk size, which glibc's free reads
- * next anyway, bounds its usable size from above. Else the exact test, a loop over the
- * records, out of line but without the slow path's bookkeeping. */
-int gp_maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *p);
-static inline int gp_watch_unrelated(const struct gp_tls *t, const uint32_t *sh, uint64_t p)
-{
-	uint64_t chunk = gp_chunk_header((const void *)p) & ~7ull;
-	return p + chunk < t->rminhi || chunk >= t->rqsize + 40 || 2 * t->rspan + 47 < chunk ||
-	       !gp_maybe_relocation(t, sh, (const void *)p);
-}
-
 /*
  * The common free: an unmarked block in the thread's last shadow leaf that cannot be the
- * source of copies recorded into the thread's watched block. @return 1 if done (counted),
+ * source of copies recorded into the thread's watched block (it does not reach over any
+ * record's source range). @return 1 if done (counted),
  * 0 if the slow path must do it all, -1 if the block may be such a source: then
  * gp_free_check() decides (out of line, so that the common path saves no registers).
  */
@@ -162,7 +148,10 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 	uint32_t *leaf = gp_leaf(t, old);
 	if (__builtin_expect(leaf == NULL || gp_leaf_marked(leaf, old), 0))
 		return 0;
-	if (__builtin_expect(old > t->rmaxlo, 1)) {
+	/* it starts after every recorded source's start, or ends before all their ends (its
+	 * chunk header, which glibc's free reads next anyway, says where) */
+	if (__builtin_expect(old > t->rmaxlo ||
+	                     old + (gp_chunk_header(p) & ~7ull) < t->rminhi, 1)) {
 		gp_tls_bump(&t->frees);
 		return 1;
 	}
