@@ -1062,9 +1062,28 @@ void gp_restart_after_exec(void)
  * unwound stack) stays off the common path. */
 static __attribute__((noinline)) uint32_t origin_capture(uint64_t ra, uint64_t cfa)
 {
+	unsigned depth = gp_depth < GP_ORIGIN_DEPTH ? gp_depth : GP_ORIGIN_DEPTH;
+	uint32_t id = gp_stack_hit(ra, cfa, depth);
+	if (id)
+		return id;
 	struct gp_stack_ref sr;
-	gp_stack_get(ra, cfa, gp_depth < GP_ORIGIN_DEPTH ? gp_depth : GP_ORIGIN_DEPTH, &sr);
+	gp_stack_get(ra, cfa, depth, &sr);
 	return gp_stack_ref_id(&sr);
+}
+
+/* The stack of a step (gp_depth frames): the thread's cache, else the unwinder. Out of line
+ * for the latter: its 4 KiB frame stays off the common path. */
+static __attribute__((noinline)) uint32_t step_stack_slow(uint64_t ra, uint64_t cfa)
+{
+	struct gp_stack_ref sr;
+	gp_stack_get(ra, cfa, gp_depth, &sr);
+	return gp_stack_ref_id(&sr);
+}
+
+static inline uint32_t step_stack(uint64_t ra, uint64_t cfa)
+{
+	uint32_t id = gp_stack_hit(ra, cfa, gp_depth);
+	return id ? id : step_stack_slow(ra, cfa);
 }
 
 /* gp_on_alloc's other cases (collector.h has the common one): a call site to look up, an
@@ -1222,17 +1241,16 @@ static ALWAYS_INLINE void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32
 }
 
 /*
- * A step of block `b` (now `n` bytes) by the call whose stack is `sr`: of its chain of `kind`
+ * A step of block `b` (now `n` bytes) by the call whose stack is `sid`: of its chain of `kind`
  * if it has one of this trace, else of a new one (ending a chain of the other kind).
  * @return the chain id and its origin in *origin, or 0 if tracing stopped.
  */
-static uint32_t record_step(const struct gp_block *b, unsigned kind, struct gp_stack_ref *sr,
+static uint32_t record_step(const struct gp_block *b, unsigned kind, uint32_t sid,
                             uint64_t n, unsigned flags, const uint64_t *copied,
                             uint32_t *origin)
 {
 	uint32_t bkind = kind == GP_CHAIN_REALLOC ? GP_BLOCK_CHAIN : GP_BLOCK_RCHAIN;
 	int cont = b->kind == bkind && chain_ours(b);
-	uint32_t sid = gp_stack_ref_id(sr);
 	*origin = cont ? b->origin : origin_of(b);
 	struct gp_tbuf *tb = tb_get();
 	if (b->kind != GP_BLOCK_ORIGIN)
@@ -1355,11 +1373,9 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 	if (!copied || (hi - lo) * 2 < oldsize)
 		return 0;
 	gp_watch_reset(t);
-	struct gp_stack_ref sr;
-	gp_stack_get(ra, cfa, gp_depth, &sr);
 	uint32_t origin;
-	uint32_t chain = record_step(b, GP_CHAIN_RELOCATION, &sr, qsize, GP_STEP_MOVED, &copied,
-	                             &origin);
+	uint32_t chain = record_step(b, GP_CHAIN_RELOCATION, step_stack(ra, cfa), qsize,
+	                             GP_STEP_MOVED, &copied, &origin);
 	if (!chain)
 		return 0; /* tracing stopped */
 	/* The new block carries the chain on, instead of whatever it had as a plain block. */
@@ -1476,7 +1492,7 @@ void gp_realloc_begin(void *p, struct gp_realloc *r)
  * and the general path must do it.
  */
 static int step_fast(uint64_t p, uint64_t q, uint64_t n, const struct gp_realloc *r,
-                     struct gp_stack_ref *sr)
+                     uint32_t sid)
 {
 	struct gp_tls *t = &gp_tls;
 	struct gp_tbuf *tb = t->tb;
@@ -1502,7 +1518,6 @@ static int step_fast(uint64_t p, uint64_t q, uint64_t n, const struct gp_realloc
 		chain = 0;
 		origin = gp_callsite_origin(pl - 1);
 	}
-	uint32_t sid = gp_stack_ref_id(sr);
 	if (!tb_enter(tb))
 		return 0;
 	int begun = !chain;
@@ -1536,10 +1551,9 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 		return;
 	}
 	COUNT(steps);
-	struct gp_stack_ref sr;
-	gp_stack_get(ra, cfa, gp_depth, &sr);
+	uint32_t sid = step_stack(ra, cfa);
 	if (r->lazy) {
-		if (step_fast((uint64_t)p, (uint64_t)q, n, r, &sr))
+		if (step_fast((uint64_t)p, (uint64_t)q, n, r, sid))
 			return;
 		block_of_entry((uint64_t)p, r->e, r->b.size, &r->b);
 	}
@@ -1547,7 +1561,7 @@ void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t r
 	if (q != p)
 		flags = GP_STEP_MOVED | (r->mmapped ? GP_STEP_REMAP : 0);
 	uint32_t origin;
-	uint32_t chain = record_step(&r->b, GP_CHAIN_REALLOC, &sr, n, flags, NULL, &origin);
+	uint32_t chain = record_step(&r->b, GP_CHAIN_REALLOC, sid, n, flags, NULL, &origin);
 	int side = r->side;
 	if (q != p) {
 		/* glibc freed p: forget it, unless it was handed out again meanwhile (then its

@@ -379,6 +379,24 @@ static inline int stack_unchanged(const uint64_t *sv, unsigned n)
 	return 1;
 }
 
+uint32_t gp_stack_hit(uint64_t ra, uint64_t cfa, unsigned depth)
+{
+	if (__builtin_expect(!ucache || gp_modules_dirty, 0))
+		return 0;
+	unsigned set = ucache_set(ra, cfa);
+	uint64_t key = UKEY(cfa, depth);
+	const struct ucache_tag *tg = &utag[set * UCACHE_WAYS];
+	for (unsigned w = 0; w < UCACHE_WAYS; w++) {
+		if (tg[w].ra != ra || tg[w].key != key)
+			continue;
+		const struct ucache_ent *c = ucache_ent(set, w);
+		const struct stack *s = c->s;
+		if (s && s->gen == gp_gen && s->epoch == epoch && stack_unchanged(c->sv, c->n))
+			return s->id;
+	}
+	return 0;
+}
+
 void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref *r)
 {
 	r->cacheable = 0;

@@ -94,6 +94,10 @@ struct gp_stack_ref {
 };
 /* Outside any lock: find or unwind the stack (at most `depth` frames) into r. */
 void gp_stack_get(uint64_t ra, uint64_t cfa, unsigned depth, struct gp_stack_ref *r);
+/* The common case of gp_stack_get() and gp_stack_ref_id() together: @return the id of the
+ * stack the cache holds for this call, unchanged and already written in this trace, or 0
+ * if there is none (then use them). No lock. */
+uint32_t gp_stack_hit(uint64_t ra, uint64_t cfa, unsigned depth);
 
 /* Frames kept of an allocation's stack (a chain origin): enough to see past wrappers. */
 #define GP_ORIGIN_DEPTH 16
