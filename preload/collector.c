@@ -1430,6 +1430,38 @@ int gp_free_check(void *p)
 	return 1;
 }
 
+int gp_free_chain_fast(void *p)
+{
+	struct gp_tls *t = &gp_tls;
+	uint64_t old = (uint64_t)p;
+	struct gp_tbuf *tb = t->tb;
+	if (!tb || tb_off || t->rmaxlo || t->reg <= 0)
+		return 0;
+	uint32_t *leaf = gp_leaf(t, old);
+	if (!leaf)
+		return 0;
+	uint32_t *sh = gp_leaf_entry(leaf, old), e = *sh;
+	if ((e & (GP_SH_KNOWN | GP_SH_CHAIN | GP_SH_SIDE)) != (GP_SH_KNOWN | GP_SH_CHAIN))
+		return 0;
+	uint32_t slot = e & GP_SH_SLOT_MASK, where = slots[slot].where >> 4;
+	if (slots[slot].gen != (uint16_t)gp_gen ||
+	    (where && where != tb->idx + 1 && where <= ntbufs))
+		return 0; /* a parent's chain, or claim() needed */
+	if (!tb_enter(tb))
+		return 0;
+	struct gp_rec r;
+	gp_rec_begin_small(&r, tb_room(tb, GP_REC_HEADER + GP_VARINT_MAX));
+	put_chain(&r, tb, slot + 1);
+	tb->len += gp_rec_end_small(&r, GP_TAG_CHAIN_END);
+	chain_id_release(tb, slot + 1);
+	tb_leave(tb);
+	if (old == t->rq)
+		gp_watch_reset(t);
+	gp_shadow_put(sh, old, 0, 1); /* before the real free: see record_free() */
+	gp_tls_bump(&t->frees);
+	return 1;
+}
+
 void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 {
 	gp_count_free();

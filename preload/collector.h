@@ -159,6 +159,12 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 }
 /* gp_on_free()'s -1: @return 1 if done (counted), 0 if the slow path must do it all. */
 int gp_free_check(void *p);
+/* gp_on_free()'s 0, when tracing: the common end of a chain, a free of a chain block of
+ * this trace whose entry says it all, while no copies are recorded into the thread's
+ * watched block (it cannot be a relocation's source) and its last records are in this
+ * thread's buffer or the trace. To be called with gp_tls.busy set and errno saved (it may
+ * write the trace). @return 1 if done (counted), 0 if gp_on_free_slow must do it all. */
+int gp_free_chain_fast(void *p);
 
 /* realloc(p, n) with p != NULL and n > 0, in two halves around the real call. */
 struct gp_realloc {

@@ -157,8 +157,15 @@ static inline void *record_alloc_entered(void *p, size_t n, uint64_t ra, uint64_
  * is on, then done. */
 static __attribute__((noinline)) void free_miss(void *p, uint64_t ra, uint64_t cfa, int fast)
 {
-	if (!(fast < 0 && gp_free_check(p)) && recording())
-		free_slow(p, ra, cfa);
+	if ((fast == 0 || !gp_free_check(p)) && recording()) {
+		struct gp_tls *t = &gp_tls;
+		int *ep = err_loc(), e = *ep;
+		t->busy = 1;
+		if (fast < 0 || !gp_free_chain_fast(p))
+			gp_on_free_slow(p, ra, cfa);
+		t->busy = 0;
+		*ep = e;
+	}
 	__libc_free(p);
 }
 
