@@ -4,6 +4,7 @@
 
 #include "gp_format.h"
 #include "gp_record.h"
+#include "gp_segcols.h"
 #include "gp_writer.h"
 #include "ialloc.h"
 #include "modules.h"
@@ -492,10 +493,17 @@ void gp_trace_commit(size_t n) { buf_len += n; }
  * never two buffer locks at once. Threads without a buffer of their own (exiting, too many)
  * share tbufs[0], which moves to the trace whenever another thread starts writing to it.
  */
-#define TB_CAP (16u << 10)
+#define TB_CAP (16u << 10) /* bytes of records a buffer holds */
 #define TB_IDS 256
 #define MAX_TB 4095 /* index + 1 fits 12 bits (struct slot_info) */
 
+/*
+ * A buffer keeps its records by column, as the trace has them (GP_TAG_SEGCOLS): each
+ * record's tag and field count in two regions, and each field in its column's region.
+ * Every region has room for all TB_CAP bytes, so that only the total needs checking; the
+ * pages of a column that is never written are never touched.
+ */
+#define TB_REGIONS (2 + GP_SEGCOLS_COLS)
 struct gp_tbuf {
 	volatile int mu;
 	uint32_t idx;          /* tbufs[idx] */
@@ -504,11 +512,15 @@ struct gp_tbuf {
 	int used;              /* a thread owns it (tbufs[0]: always) */
 	uint32_t last_chain;   /* of the segment: chain ids and times are deltas */
 	uint64_t now, last_time, first_time;
-	size_t len;
+	size_t len;            /* bytes held: 2 a record (tag, field count) and its fields */
+	uint32_t nrec;         /* records held */
+	uint8_t *col[GP_SEGCOLS_COLS]; /* where each column goes on */
 	uint32_t nids;         /* free chain ids this buffer's threads may reuse */
 	uint32_t ids[TB_IDS];
-	uint8_t data[TB_CAP];
+	uint8_t data[];        /* TB_REGIONS regions of TB_CAP bytes: tags, counts, columns */
 };
+#define TB_SIZE (offsetof(struct gp_tbuf, data) + (size_t)TB_REGIONS * TB_CAP)
+#define TB_COL(tb, i) ((tb)->data + (size_t)(2 + (i)) * TB_CAP)
 static struct gp_tbuf *tbufs[MAX_TB];
 static uint32_t ntbufs;  /* trace lock */
 static int tb_off;       /* chain slots ran out: everyone writes to tbufs[0] */
@@ -537,17 +549,42 @@ static void ids_give(const uint32_t *ids, uint32_t n)
 	spin_unlock(&ids_mu);
 }
 
-/* Move the buffer's records to the trace (its lock and the trace lock held). */
+/* Empty the buffer. */
+static void tb_reset(struct gp_tbuf *tb)
+{
+	tb->len = 0;
+	tb->nrec = 0;
+	for (unsigned i = 0; i < GP_SEGCOLS_COLS; i++)
+		tb->col[i] = TB_COL(tb, i);
+}
+
+/* A new buffer (the trace lock held, or at start-up). */
+static struct gp_tbuf *tb_new(uint32_t idx)
+{
+	struct gp_tbuf *tb = gp_ialloc(TB_SIZE); /* zeroed */
+	if (tb) {
+		tb->idx = idx;
+		tb_reset(tb);
+	}
+	return tb;
+}
+
+/* Move the buffer's records to the trace as a segment (its lock and the trace lock held). */
 static void tb_move_locked(struct gp_tbuf *tb)
 {
-	if (tb->len) {
-		uint8_t *p = gp_trace_reserve(tb->len);
-		if (p) {
-			memcpy(p, tb->data, tb->len);
-			gp_trace_commit(tb->len);
+	if (tb->nrec) {
+		const uint8_t *col[GP_SEGCOLS_COLS];
+		size_t colsz[GP_SEGCOLS_COLS];
+		for (unsigned i = 0; i < GP_SEGCOLS_COLS; i++) {
+			col[i] = TB_COL(tb, i);
+			colsz[i] = (size_t)(tb->col[i] - col[i]);
 		}
-		tb->len = 0;
+		uint8_t *p = gp_trace_reserve(gp_segcols_max(tb->nrec, colsz));
+		if (p)
+			gp_trace_commit(gp_segcols_put(p, tb->tnum, tb->nrec, tb->data,
+			                               tb->data + TB_CAP, col, colsz));
 	}
+	tb_reset(tb);
 	__atomic_store_n(&tb->seq, tb->seq + 1, __ATOMIC_RELEASE);
 }
 
@@ -586,11 +623,8 @@ static __attribute__((noinline)) struct gp_tbuf *tb_get_slow(void)
 		for (uint32_t i = 1; i < ntbufs && !nb; i++)
 			if (!tbufs[i]->used)
 				nb = tbufs[i];
-		if (!nb && ntbufs < MAX_TB && (nb = gp_ialloc(sizeof *nb))) {
-			memset(nb, 0, offsetof(struct gp_tbuf, data));
-			nb->idx = ntbufs;
+		if (!nb && ntbufs < MAX_TB && (nb = tb_new(ntbufs)))
 			tbufs[ntbufs++] = nb;
-		}
 		if (nb) {
 			nb->used = 1;
 			nb->tnum = me;
@@ -647,52 +681,87 @@ static ALWAYS_INLINE void tb_leave(struct gp_tbuf *tb)
 	spin_unlock(&tb->mu);
 }
 
-static __attribute__((noinline)) uint8_t *tb_room_slow(struct gp_tbuf *tb, size_t max)
+static __attribute__((noinline)) void tb_room_slow(struct gp_tbuf *tb, size_t max)
 {
 	if (tb->len + max > TB_CAP)
 		tb_move(tb);
-	if (!tb->len) {
-		struct gp_rec r;
-		gp_rec_begin_small(&r, tb->data);
-		gp_rec_u(&r, tb->tnum);
-		tb->len = gp_rec_end_small(&r, GP_TAG_SEGMENT);
+	if (!tb->len) { /* a segment begins */
 		tb->last_chain = 0;
 		tb->last_time = 0;
 		tb->first_time = tb->now;
 	}
-	return tb->data + tb->len;
 }
 
-/* Room for a record of at most `max` bytes (lock held); a segment begins if it is empty. */
-static ALWAYS_INLINE uint8_t *tb_room(struct gp_tbuf *tb, size_t max)
+/* Room for a record of `nfields` fields (lock held); a segment begins if it is empty. */
+static ALWAYS_INLINE void tb_room(struct gp_tbuf *tb, unsigned nfields)
 {
-	if (__builtin_expect(tb->len && tb->len + max <= TB_CAP, 1))
-		return tb->data + tb->len;
-	return tb_room_slow(tb, max);
+	size_t max = 2 + (size_t)nfields * GP_VARINT_MAX;
+	if (__builtin_expect(!tb->len || tb->len + max > TB_CAP, 0))
+		tb_room_slow(tb, max);
+}
+
+/* A record being written to a buffer: each field goes to its column. Its bytes are counted
+ * here and added to the buffer's at the end: the stores through the columns' byte pointers
+ * could alias the buffer's fields, and would make the compiler reload them each time. */
+struct crec {
+	struct gp_tbuf *tb;
+	unsigned tag, nf;
+	size_t len;
+};
+
+static ALWAYS_INLINE void cr_begin(struct crec *r, struct gp_tbuf *tb, unsigned tag)
+{
+	r->tb = tb;
+	r->tag = tag;
+	r->nf = 0;
+	r->len = 2; /* its tag and field count */
+}
+
+static ALWAYS_INLINE void cr_u(struct crec *r, uint64_t v)
+{
+	uint8_t **c = &r->tb->col[gp_segcols_col(r->tag, r->nf++)], *p = *c;
+	size_t n = gp_put_varint(p, v);
+	*c = p + n;
+	r->len += n;
+}
+
+static ALWAYS_INLINE void cr_z(struct crec *r, int64_t v) { cr_u(r, gp_zigzag(v)); }
+
+static ALWAYS_INLINE void cr_end(struct crec *r)
+{
+	struct gp_tbuf *tb = r->tb;
+	uint32_t i = tb->nrec;
+	tb->nrec = i + 1;
+	tb->len += r->len;
+	tb->data[i] = (uint8_t)r->tag;
+	tb->data[TB_CAP + i] = (uint8_t)r->nf;
 }
 
 /* A chain id in a record: a delta in the segment. Notes where the chain's records are. */
-static inline void put_chain(struct gp_rec *r, struct gp_tbuf *tb, uint32_t chain)
+static inline void put_chain(struct crec *r, uint32_t chain)
 {
-	gp_rec_z(r, (int64_t)chain - (int64_t)tb->last_chain);
+	struct gp_tbuf *tb = r->tb;
+	int64_t d = (int64_t)chain - (int64_t)tb->last_chain;
+	uint16_t w = WHERE(tb);
 	tb->last_chain = chain;
 	if (chain <= SLOT_IDS) {
 		/* written once per segment, not per record: slots of two threads' chains share
 		 * cache lines */
-		uint16_t w = WHERE(tb);
 		if (slots[chain - 1].where != w)
 			slots[chain - 1].where = w;
 	}
+	cr_z(r, d);
 }
 
-static inline void put_time(struct gp_rec *r, struct gp_tbuf *tb)
+static inline void put_time(struct crec *r)
 {
-	uint64_t d = 0;
-	if (tb->now > tb->last_time) {
-		d = tb->now - tb->last_time;
-		tb->last_time = tb->now;
+	struct gp_tbuf *tb = r->tb;
+	uint64_t d = 0, now = tb->now;
+	if (now > tb->last_time) {
+		d = now - tb->last_time;
+		tb->last_time = now;
 	}
-	gp_rec_u(r, d);
+	cr_u(r, d);
 }
 
 /*
@@ -876,12 +945,11 @@ int gp_init(void)
 	gp_stacks_init(lo, hi);
 	buf = gp_imap(BUF_CAP);
 	spare = gp_imap(BUF_CAP); /* without it, flushes simply compress in place */
-	tbufs[0] = gp_ialloc(sizeof *tbufs[0]); /* the shared buffer */
+	tbufs[0] = tb_new(0); /* the shared buffer */
 	if (!buf || !tbufs[0]) {
 		gp_fail("out of memory", ENOMEM);
 		return 0;
 	}
-	memset(tbufs[0], 0, offsetof(struct gp_tbuf, data));
 	tbufs[0]->used = 1;
 	ntbufs = 1;
 	gp_trace_lock();
@@ -961,7 +1029,7 @@ static void fork_child(void)
 	for (uint32_t i = 0; i < ntbufs; i++) {
 		struct gp_tbuf *t = tbufs[i];
 		t->mu = 0;
-		t->len = 0;
+		tb_reset(t);
 		t->seq++;
 		if (i && t != gp_tls.tb) {
 			ids_give(t->ids, t->nids);
@@ -1164,10 +1232,11 @@ static inline int chain_ours(const struct gp_block *b)
 static void end_chain_in(struct gp_tbuf *tb, const struct gp_block *b)
 {
 	if (chain_ours(b)) { /* else it began in the parent's trace (before fork) */
-		struct gp_rec r;
-		gp_rec_begin_small(&r, tb_room(tb, GP_REC_HEADER + GP_VARINT_MAX));
-		put_chain(&r, tb, b->ref);
-		tb->len += gp_rec_end_small(&r, GP_TAG_CHAIN_END);
+		struct crec r;
+		tb_room(tb, 1);
+		cr_begin(&r, tb, GP_TAG_CHAIN_END);
+		put_chain(&r, b->ref);
+		cr_end(&r);
 	}
 	chain_id_release(tb, b->ref);
 }
@@ -1212,32 +1281,34 @@ static uint32_t origin_of(const struct gp_block *b)
 static uint32_t begin_chain_in(struct gp_tbuf *tb, uint64_t size, unsigned kind, uint32_t origin)
 {
 	uint32_t chain = chain_id_new(tb, origin);
-	struct gp_rec rec;
-	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 5 * GP_VARINT_MAX));
-	put_chain(&rec, tb, chain);
-	gp_rec_u(&rec, origin);
-	gp_rec_u(&rec, size);
-	put_time(&rec, tb);
+	struct crec rec;
+	tb_room(tb, 5);
+	cr_begin(&rec, tb, GP_TAG_CHAIN);
+	put_chain(&rec, chain);
+	cr_u(&rec, origin);
+	cr_u(&rec, size);
+	put_time(&rec);
 	if (kind != GP_CHAIN_REALLOC)
-		gp_rec_u(&rec, kind);
-	tb->len += gp_rec_end_small(&rec, GP_TAG_CHAIN);
+		cr_u(&rec, kind);
+	cr_end(&rec);
 	return chain;
 }
 
 static ALWAYS_INLINE void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32_t sid, uint64_t old,
                         uint64_t n, unsigned flags, const uint64_t *copied)
 {
-	struct gp_rec rec;
-	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 6 * GP_VARINT_MAX));
-	put_chain(&rec, tb, chain);
+	struct crec rec;
+	tb_room(tb, 5);
+	cr_begin(&rec, tb, GP_TAG_STEP);
+	put_chain(&rec, chain);
 	int timed = tb->now > tb->last_time; /* the coarse clock ticks every few ms */
-	gp_rec_u(&rec, (uint64_t)sid << 3 | flags | (timed ? GP_STEP_TIMED : 0));
-	gp_rec_z(&rec, (int64_t)(n - old));
+	cr_u(&rec, (uint64_t)sid << 3 | flags | (timed ? GP_STEP_TIMED : 0));
+	cr_z(&rec, (int64_t)(n - old));
 	if (timed)
-		put_time(&rec, tb);
+		put_time(&rec);
 	if (copied)
-		gp_rec_u(&rec, *copied);
-	tb->len += gp_rec_end_small(&rec, GP_TAG_STEP);
+		cr_u(&rec, *copied);
+	cr_end(&rec);
 }
 
 /*
@@ -1449,10 +1520,11 @@ int gp_free_chain_fast(void *p)
 		return 0; /* a parent's chain, or claim() needed */
 	if (!tb_enter(tb))
 		return 0;
-	struct gp_rec r;
-	gp_rec_begin_small(&r, tb_room(tb, GP_REC_HEADER + GP_VARINT_MAX));
-	put_chain(&r, tb, slot + 1);
-	tb->len += gp_rec_end_small(&r, GP_TAG_CHAIN_END);
+	struct crec r;
+	tb_room(tb, 1);
+	cr_begin(&r, tb, GP_TAG_CHAIN_END);
+	put_chain(&r, slot + 1);
+	cr_end(&r);
 	chain_id_release(tb, slot + 1);
 	tb_leave(tb);
 	if (old == t->rq)

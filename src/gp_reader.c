@@ -3,6 +3,7 @@
 
 #include "gp_format.h"
 #include "gp_record.h"
+#include "gp_segcols.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,9 @@ struct gp_reader {
 
 	uint8_t *dbuf;            /* decompressed bytes not yet parsed: [dpos, dlen) */
 	size_t dcap, dpos, dlen;
+
+	uint8_t *xbuf;            /* a SEGCOLS record expanded: records [xpos, xlen) to come */
+	size_t xcap, xpos, xlen;
 
 	unsigned version;
 	int cut_short;
@@ -213,10 +217,56 @@ struct gp_reader *gp_reader_open_mem(const void *data, size_t len)
 	return r;
 }
 
+/* The next record of an expanded SEGCOLS (well formed: gp_segcols_decode wrote it). */
+static int next_expanded(struct gp_reader *r, unsigned *tag, const uint8_t **payload,
+                         size_t *len)
+{
+	const uint8_t *p = r->xbuf + r->xpos;
+	*tag = p[0];
+	*len = p[1];
+	*payload = p + 2;
+	r->xpos += 2 + (size_t)p[1];
+	return GP_READ_RECORD;
+}
+
+/* A SEGCOLS record (version 4): expand it, and @return its first record. */
+static int expand(struct gp_reader *r, const uint8_t *payload, size_t len, unsigned *tag,
+                  const uint8_t **out, size_t *outlen)
+{
+	size_t need_cap = gp_segcols_decoded_max(len);
+	if (need_cap > r->xcap) {
+		uint8_t *x = realloc(r->xbuf, need_cap);
+		if (!x)
+			return fail(r, "out of memory");
+		r->xbuf = x;
+		r->xcap = need_cap;
+	}
+	long n = gp_segcols_decode(payload, len, r->xbuf);
+	if (n < 0)
+		return fail(r, "corrupt trace: damaged column segment");
+	r->xpos = 0;
+	r->xlen = (size_t)n;
+	return next_expanded(r, tag, out, outlen);
+}
+
+static int next_record(struct gp_reader *r, unsigned *tag, const uint8_t **payload,
+                       size_t *len);
+
 int gp_reader_next(struct gp_reader *r, unsigned *tag, const uint8_t **payload, size_t *len)
 {
 	if (r->failed)
 		return GP_READ_ERROR;
+	if (r->xpos < r->xlen)
+		return next_expanded(r, tag, payload, len);
+	int rc = next_record(r, tag, payload, len);
+	if (rc == GP_READ_RECORD && *tag == GP_TAG_SEGCOLS && r->version >= 4)
+		return expand(r, *payload, *len, tag, payload, len);
+	return rc;
+}
+
+static int next_record(struct gp_reader *r, unsigned *tag, const uint8_t **payload,
+                       size_t *len)
+{
 	int ok = need(r, 1);
 	if (ok <= 0)
 		return ok;
@@ -265,5 +315,6 @@ void gp_reader_free(struct gp_reader *r)
 	ZSTD_freeDStream(r->ds);
 	free(r->cbuf);
 	free(r->dbuf);
+	free(r->xbuf);
 	free(r);
 }

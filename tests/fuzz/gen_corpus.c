@@ -117,29 +117,46 @@ int main(int argc, char **argv)
 	out("modules.raw", b.buf, b.len);
 	tb_release(&b);
 
-	/* segments (version 2 and the current one, whose STEP differs): two threads' records
-	 * interleaved, a chain that changes threads, ids counted from 0 again in each segment */
-	for (int old = 1; old >= 0; old--) {
-		head_v(&b, old ? 2 : GP_FORMAT_VERSION);
+	/* segments (versions 2 and 3, whose STEPs differ, and the current one, by columns): two
+	 * threads' records interleaved, a chain that changes threads, ids counted from 0 again
+	 * in each segment */
+	for (unsigned v = 2; v <= 4; v++) {
+		int cols = v >= 4; /* each segment becomes a SEGCOLS record where it ends */
+		head_v(&b, v);
 		tb_stack(&b, 1, 1, (const uint64_t[]){ 0x401010 });
 		tb_stack(&b, 2, 1, (const uint64_t[]){ 0x402020 });
 		tb_segment(&b, 1);
 		tb_chain(&b, 4, 1, 16);
 		tb_step(&b, 4, 1, 16, 32, GP_STEP_MOVED);
+		if (cols)
+			tb_columns(&b);
 		tb_segment(&b, 2);
 		tb_chain(&b, 9, 2, 8);
 		tb_step(&b, 9, 2, 8, 16, 0);
 		tb_step(&b, 4, 2, 32, 64, GP_STEP_MOVED); /* chain 4 went to thread 2 */
+		if (cols)
+			tb_columns(&b);
 		tb_segment(&b, 1);
 		tb_chain_end(&b, 9);
 		tb_chain(&b, 9, 1, 100); /* its id again, after its end */
 		tb_step(&b, 9, 1, 100, 150, GP_STEP_MOVED);
+		tb_chain_kind(&b, 5, 1, 40, GP_CHAIN_RELOCATION);
+		tb_step_copied(&b, 5, 2, 40, 80, GP_STEP_MOVED, 40);
+		if (cols)
+			tb_columns(&b);
 		tb_segment(&b, 3); /* an empty segment */
+		if (cols)
+			tb_columns(&b);
 		tb_segment(&b, 2);
 		tb_chain_end(&b, 4);
+		if (cols)
+			tb_columns(&b);
 		tb_end(&b, GP_END_EXIT);
-		out(old ? "segments-v2.raw" : "segments.raw", b.buf, b.len);
-		out_zst(old ? "segments-v2.zst" : "segments.zst", &b, TB_PER_ITEM);
+		char name[64];
+		snprintf(name, sizeof name, v == GP_FORMAT_VERSION ? "segments.raw" : "segments-v%u.raw", v);
+		out(name, b.buf, b.len);
+		snprintf(name, sizeof name, v == GP_FORMAT_VERSION ? "segments.zst" : "segments-v%u.zst", v);
+		out_zst(name, &b, TB_PER_ITEM);
 		tb_release(&b);
 	}
 

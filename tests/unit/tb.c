@@ -4,6 +4,7 @@
 
 #include "gp_format.h"
 #include "gp_record.h"
+#include "gp_segcols.h"
 #include "gp_writer.h"
 
 #include <errno.h>
@@ -244,6 +245,29 @@ void tb_segment(struct tb *b, uint64_t thread)
 	gp_rec_u(&x.r, thread);
 	rec_end(b, &x, GP_TAG_SEGMENT);
 	b->last_chain = 0;
+}
+
+void tb_columns(struct tb *b)
+{
+	size_t i = b->nitems;
+	while (i > 1 && b->tags[i - 1] != GP_TAG_SEGMENT)
+		i--;
+	if (i <= 1) {
+		fprintf(stderr, "tb: tb_columns without a segment\n");
+		abort();
+	}
+	size_t from = b->ends[i - 2], len = b->len - from; /* the SEGMENT item starts there */
+	uint8_t *out = xrealloc(NULL, len + GP_SEGCOLS_SLACK);
+	size_t n = gp_segcols_encode(b->buf + from, len, out);
+	if (!n) {
+		fprintf(stderr, "tb: gp_segcols_encode refused the segment\n");
+		abort();
+	}
+	b->len = from;
+	b->nitems = i - 1;
+	tb_raw(b, out, n);
+	item(b, GP_TAG_SEGCOLS);
+	free(out);
 }
 
 void tb_chain_end(struct tb *b, uint64_t chain)

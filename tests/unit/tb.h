@@ -64,6 +64,9 @@ void tb_step_copied(struct tb *b, uint64_t chain, uint64_t stack, uint64_t old_s
 void tb_chain_end(struct tb *b, uint64_t chain);
 /* A thread's segment begins (version 2): chain ids are deltas from 0 again. */
 void tb_segment(struct tb *b, uint64_t thread);
+/* The last segment (from its SEGMENT record to here) becomes one SEGCOLS record, as the
+ * preload writes it (version 4; gp_segcols_encode). */
+void tb_columns(struct tb *b);
 void tb_counts(struct tb *b, uint64_t allocs, uint64_t frees, uint64_t failed, uint64_t steps,
                uint64_t chains);
 void tb_end(struct tb *b, unsigned reason);

@@ -12,6 +12,7 @@
 
 #include "gp_agg.h"
 #include "gp_format.h"
+#include "gp_segcols.h"
 #include "gp_reader.h"
 #include "gp_record.h"
 #include "gp_writer.h"
@@ -1210,7 +1211,7 @@ static void test_errors(void)
 		tb_init(&b);
 		tb_header(&b, 255);
 		expect_error_tb("version 255", &b,
-		                "trace format version 255 is newer than this growprof reads (3); "
+		                "trace format version 255 is newer than this growprof reads (4); "
 		                "upgrade growprof");
 	}
 
@@ -1496,10 +1497,12 @@ static void test_errors(void)
 		tb_release(&b);
 	}
 
-	SECTION("segments (version 2 and 3): chain ids restart from 0 in each, chains "
+	SECTION("segments (version 2 to 4): chain ids restart from 0 in each, chains "
 	        "interleave across threads; version 1: no segments, a thread in every STEP; "
-	        "version 3: flags packed with the stack, times only when they move");
-	for (unsigned version = 1; version <= 3; version++) {
+	        "version 3: flags packed with the stack, times only when they move; version 4: "
+	        "segments by columns");
+	for (unsigned version = 1; version <= 4; version++) {
+		int cols = version >= 4;
 		tb_init(&b);
 		tb_header(&b, version);
 		tb_process(&b, 1, 0, "x", "x", 1, 8);
@@ -1507,14 +1510,20 @@ static void test_errors(void)
 			tb_segment(&b, 1);
 		tb_chain(&b, 5, 0, 100);
 		tb_step(&b, 5, 0, 100, 200, GP_STEP_MOVED);
+		if (cols)
+			tb_columns(&b);
 		if (version >= 2)
 			tb_segment(&b, 2); /* chain 7 is written as +7, not +2 */
 		tb_chain(&b, 7, 0, 50);
 		tb_step(&b, 7, 0, 50, 80, 0);
+		if (cols)
+			tb_columns(&b);
 		if (version >= 2)
 			tb_segment(&b, 1); /* thread 1 again: chain 5 is +5 */
 		tb_step(&b, 5, 0, 200, 400, GP_STEP_MOVED);
 		tb_chain_end(&b, 5);
+		if (cols)
+			tb_columns(&b);
 		tb_end(&b, 0);
 		tb_compress(&b, TB_PER_ITEM, &z);
 		struct gp_agg a;
@@ -1561,6 +1570,215 @@ static void test_errors(void)
 	}
 	tb_z_release(&z);
 	tb_release(&b);
+}
+
+/* ---- segments by columns (version 4) -------------------------------------------------- */
+
+/* Two threads' segments with every kind of chain record and field: realloc and relocation
+ * chains, steps with and without times and copied bytes, large sizes (long varints), ends
+ * and an id used again; by columns (version 4) or plain (version 3). */
+static void build_segs(struct tb *b, int cols)
+{
+	tb_init(b);
+	tb_header(b, cols ? 4 : 3);
+	tb_process(b, 7, 1, "/usr/bin/app", "app", 3, 16);
+	tb_module(b, 1, MOD1_BIAS, 0x400000, 0x410000, "/usr/bin/app", "", 0);
+	tb_stack(b, 1, 1, (const uint64_t[]){ ADDR_A });
+	tb_stack(b, 2, 1, (const uint64_t[]){ ADDR_B });
+	tb_segment(b, 1);
+	tb_chain(b, 1, 1, 24);
+	for (uint64_t n = 24; n < 24 * 40; n += 24)
+		tb_step(b, 1, 1, n, n + 24, n % 48 ? 0 : GP_STEP_MOVED);
+	tb_chain_kind(b, 2, 2, 1000, GP_CHAIN_RELOCATION);
+	tb_step_copied(b, 2, 2, 1000, 3000000000ull, GP_STEP_MOVED, 1000);
+	if (cols)
+		tb_columns(b);
+	tb_segment(b, 2);
+	tb_chain(b, 300, 2, 8);
+	for (uint64_t n = 8; n < (1ull << 40); n *= 4)
+		tb_step(b, 300, 2, n, 4 * n, GP_STEP_MOVED | (n > 1 << 20 ? GP_STEP_REMAP : 0));
+	tb_step(b, 1, 2, 24 * 40, 24, GP_STEP_MOVED); /* chain 1 went to thread 2: a shrink */
+	tb_chain_end(b, 2);
+	if (cols)
+		tb_columns(b);
+	tb_segment(b, 1);
+	tb_chain_end(b, 1);
+	tb_chain(b, 1, 1, 5); /* the id again */
+	tb_step(b, 1, 1, 5, 6, 0);
+	if (cols)
+		tb_columns(b);
+	tb_counts(b, 9, 4, 0, 0, 0);
+	tb_end(b, 0);
+}
+
+static void check_same_stats(const struct gp_stats *x, const struct gp_stats *y, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		set_case("site %u", i);
+		CHECK_U(x[i].steps, y[i].steps);
+		CHECK_U(x[i].grows, y[i].grows);
+		CHECK_U(x[i].shrinks, y[i].shrinks);
+		CHECK_U(x[i].moves, y[i].moves);
+		CHECK_U(x[i].remaps, y[i].remaps);
+		CHECK_U(x[i].bytes_copied, y[i].bytes_copied);
+		CHECK_U(x[i].chains, y[i].chains);
+		CHECK_U(x[i].peak_bytes, y[i].peak_bytes);
+	}
+}
+
+/* The payload of the first SEGCOLS record of b. */
+static uint8_t *segcols_payload(struct tb *b, size_t *len)
+{
+	for (size_t i = 1; i < b->nitems; i++)
+		if (b->tags[i] == GP_TAG_SEGCOLS) {
+			uint8_t *rec = b->buf + b->ends[i - 1];
+			*len = b->ends[i] - b->ends[i - 1] - GP_REC_HEADER;
+			return rec + GP_REC_HEADER; /* gp_segcols_encode pads the length to 4 bytes */
+		}
+	CHECK(0, "(no SEGCOLS record)");
+	return NULL;
+}
+
+static int same_totals(const struct gp_totals *x, const struct gp_totals *y);
+
+static void test_segcols(void)
+{
+	struct tb plain, cols;
+	struct tb_z zp, zc;
+
+	SECTION("segments by columns: gp_segcols_encode then gp_segcols_decode gives the same "
+	        "bytes back");
+	{
+		struct tb b;
+		tb_init(&b);
+		tb_header(&b, 4);
+		size_t from = b.len;
+		tb_segment(&b, 3);
+		tb_chain(&b, 2, 1, 1u << 30);
+		tb_step(&b, 2, 1, 1u << 30, 7, GP_STEP_MOVED);
+		tb_step_copied(&b, 2, 9, 7, 7000, GP_STEP_MOVED, 7);
+		tb_chain_kind(&b, 9, 0, 1, GP_CHAIN_RELOCATION);
+		tb_chain_end(&b, 2);
+		tb_chain_end(&b, 9);
+		size_t len = b.len - from;
+		uint8_t *enc = malloc(len + GP_SEGCOLS_SLACK);
+		size_t n = gp_segcols_encode(b.buf + from, len, enc);
+		CHECK(n > GP_REC_HEADER && n <= len + GP_SEGCOLS_SLACK, "(%zu of %zu)", n, len);
+		CHECK_U(enc[0], GP_TAG_SEGCOLS);
+		size_t plen = n - GP_REC_HEADER;
+		uint8_t *dec = malloc(gp_segcols_decoded_max(plen));
+		long m = gp_segcols_decode(enc + GP_REC_HEADER, plen, dec);
+		CHECK_I(m, (long)len);
+		CHECK(m == (long)len && memcmp(dec, b.buf + from, len) == 0, "(bytes differ)");
+		/* not a segment: another tag inside, or no SEGMENT first */
+		uint8_t bad[] = { GP_TAG_SEGMENT, 1, 1, GP_TAG_STACK, 1, 0 };
+		CHECK_U(gp_segcols_encode(bad, sizeof bad, enc), 0);
+		CHECK_U(gp_segcols_encode(b.buf + from + 3, len - 3, enc), 0);
+		free(enc);
+		free(dec);
+		tb_release(&b);
+	}
+
+	SECTION("segments by columns (version 4) read exactly as the same segments plain "
+	        "(version 3): totals, sites, origins, both kinds");
+	build_segs(&plain, 0);
+	build_segs(&cols, 1);
+	tb_compress(&plain, TB_PER_ITEM, &zp);
+	tb_compress(&cols, TB_PER_ITEM, &zc);
+	{
+		struct gp_agg a, c;
+		struct resolver ra, rc;
+		CHECK_I(load_mem(&a, &ra, zp.data, zp.len), 0, "(%s)", a.err);
+		CHECK_I(load_mem(&c, &rc, zc.data, zc.len), 0, "(%s)", c.err);
+		CHECK(same_totals(&a.totals, &c.totals), "(realloc totals differ)");
+		CHECK(same_totals(&a.reloc_totals, &c.reloc_totals), "(relocation totals differ)");
+		CHECK_U(c.totals.steps, 39 + 19 + 1 + 1);
+		CHECK_U(c.totals.chains, 3);
+		CHECK_U(c.reloc_totals.steps, 1);
+		CHECK_U(c.reloc_totals.bytes_copied, 1000);
+		CHECK_U(c.totals.remaps, 10); /* 4^k > 2^20: from 2^22 to 2^40 */
+		CHECK_U(c.nsites, a.nsites);
+		if (c.nsites == a.nsites) {
+			check_same_stats(a.sites, c.sites, a.nsites);
+			check_same_stats(a.origins, c.origins, a.nsites);
+			check_same_stats(a.rsites, c.rsites, a.nsites);
+		}
+		CHECK_I(c.traces[0].complete, 1);
+		check_invariants(&c);
+		gp_agg_release(&a);
+		gp_agg_release(&c);
+	}
+
+	SECTION("damaged segments by columns: a one-line error, never a crash");
+	{
+		size_t plen;
+		uint8_t *pl = segcols_payload(&cols, &plen);
+		/* Offsets: [0] thread, [1] count (< 128 records here), then the tags. */
+		uint64_t nrec = pl[1];
+		CHECK(nrec > 2 && nrec < 128, "(%" PRIu64 " records)", nrec);
+		struct { const char *what; size_t at; uint8_t value; } dmg[] = {
+			{ "record count past the end", 1, 0x7f },
+			{ "a record count one too many", 1, (uint8_t)(nrec + 1) },
+			{ "a tag that is not a chain record's", 2, GP_TAG_STACK },
+			{ "a field count over 6", 2 + nrec, 7 },
+			{ "a field count one too many", 2 + nrec, 0 }, /* set to its value + 1 below */
+			{ "a column one byte longer", 2 + 2 * nrec, 0 }, /* + 1 below */
+		};
+		dmg[4].value = (uint8_t)(pl[2 + nrec] + 1);
+		dmg[5].value = (uint8_t)(pl[2 + 2 * nrec] + 1);
+		for (size_t k = 0; k < sizeof dmg / sizeof *dmg; k++) {
+			struct tb d;
+			tb_init(&d);
+			tb_raw(&d, cols.buf, cols.len);
+			d.nitems = 0;
+			size_t off = (size_t)(pl - cols.buf) + dmg[k].at;
+			d.buf[off] = dmg[k].value;
+			struct tb_z z;
+			tb_zstd(d.buf, d.len, &z);
+			struct gp_agg a;
+			struct resolver r;
+			set_case("%s", dmg[k].what);
+			CHECK_I(load_mem(&a, &r, z.data, z.len), -1);
+			CHECK(strstr(a.err, "corrupt trace: damaged column segment") != NULL &&
+			      !strchr(a.err, '\n'), "(%s)", a.err);
+			check_invariants(&a);
+			gp_agg_release(&a);
+			tb_z_release(&z);
+			tb_release(&d);
+		}
+
+		SECTION("every byte of a segment by columns replaced by 0, 1, 0x7f, 0x80, 0xff and "
+		        "its neighbour's value: no crash, read or one line");
+		unsigned read = 0, refused = 0;
+		size_t start = (size_t)(pl - cols.buf);
+		for (size_t at = 0; at < plen; at++)
+			for (unsigned v = 0; v < 6; v++) {
+				struct tb d;
+				tb_init(&d);
+				tb_raw(&d, cols.buf, cols.len);
+				d.nitems = 0;
+				static const uint8_t vals[] = { 0, 1, 0x7f, 0x80, 0xff };
+				d.buf[start + at] = v < 5 ? vals[v] : d.buf[start + (at + 1) % plen];
+				struct tb_z z;
+				tb_zstd(d.buf, d.len, &z);
+				struct gp_agg a;
+				struct resolver r;
+				set_case("byte %zu = %u", at, d.buf[start + at]);
+				int rc = load_mem(&a, &r, z.data, z.len);
+				if (rc)
+					CHECK(a.err[0] && !strchr(a.err, '\n'), "(%s)", a.err);
+				check_invariants(&a);
+				rc ? refused++ : read++;
+				gp_agg_release(&a);
+				tb_z_release(&z);
+				tb_release(&d);
+			}
+		printf("   %u read, %u refused\n", read, refused);
+	}
+	tb_z_release(&zp);
+	tb_z_release(&zc);
+	tb_release(&plain);
+	tb_release(&cols);
 }
 
 /* ---- cut at every byte offset ---------------------------------------------------------- */
@@ -1905,6 +2123,7 @@ int main(int argc, char **argv)
 		test_reader();
 		test_writer();
 		test_errors();
+		test_segcols();
 		test_cuts();
 		test_flips();
 		rc = check_exit("test_trace");
