@@ -501,7 +501,9 @@ void gp_trace_commit(size_t n) { buf_len += n; }
  * A buffer keeps its records by column, as the trace has them (GP_TAG_SEGCOLS): each
  * record's tag and field count in two regions, and each field in its column's region.
  * Every region has room for all TB_CAP bytes, so that only the total needs checking; the
- * pages of a column that is never written are never touched.
+ * pages of a column that is never written are never touched. Regions are 3 cache lines
+ * further apart than that: at a multiple of 4 KiB, the columns' write positions (all
+ * moving together) would fall into the same L1 set and evict each other.
  */
 #define TB_REGIONS (2 + GP_SEGCOLS_COLS)
 struct gp_tbuf {
@@ -517,10 +519,12 @@ struct gp_tbuf {
 	uint8_t *col[GP_SEGCOLS_COLS]; /* where each column goes on */
 	uint32_t nids;         /* free chain ids this buffer's threads may reuse */
 	uint32_t ids[TB_IDS];
-	uint8_t data[];        /* TB_REGIONS regions of TB_CAP bytes: tags, counts, columns */
+	uint8_t data[];        /* TB_REGIONS regions: tags, counts, columns */
 };
-#define TB_SIZE (offsetof(struct gp_tbuf, data) + (size_t)TB_REGIONS * TB_CAP)
-#define TB_COL(tb, i) ((tb)->data + (size_t)(2 + (i)) * TB_CAP)
+#define TB_STRIDE (TB_CAP + 3 * 64)
+#define TB_SIZE (offsetof(struct gp_tbuf, data) + (size_t)TB_REGIONS * TB_STRIDE)
+#define TB_REGION(tb, r) ((tb)->data + (size_t)(r) * TB_STRIDE)
+#define TB_COL(tb, i) TB_REGION(tb, 2 + (i))
 static struct gp_tbuf *tbufs[MAX_TB];
 static uint32_t ntbufs;  /* trace lock */
 static int tb_off;       /* chain slots ran out: everyone writes to tbufs[0] */
@@ -582,7 +586,7 @@ static void tb_move_locked(struct gp_tbuf *tb)
 		uint8_t *p = gp_trace_reserve(gp_segcols_max(tb->nrec, colsz));
 		if (p)
 			gp_trace_commit(gp_segcols_put(p, tb->tnum, tb->nrec, tb->data,
-			                               tb->data + TB_CAP, col, colsz));
+			                               TB_REGION(tb, 1), col, colsz));
 	}
 	tb_reset(tb);
 	__atomic_store_n(&tb->seq, tb->seq + 1, __ATOMIC_RELEASE);
@@ -613,7 +617,7 @@ static void tb_move(struct gp_tbuf *tb)
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
-static __attribute__((noinline)) struct gp_tbuf *tb_get_slow(void)
+static GP_COLD struct gp_tbuf *tb_get_slow(void)
 {
 	struct gp_tls *t = &gp_tls;
 	if (!t->tb && !t->tb_gone && !tb_off && tbufs[0]) {
@@ -647,7 +651,7 @@ static ALWAYS_INLINE struct gp_tbuf *tb_get(void)
 }
 
 /* The shared buffer: one thread per segment. */
-static __attribute__((noinline)) void tb_enter_shared(struct gp_tbuf *tb)
+static GP_COLD void tb_enter_shared(struct gp_tbuf *tb)
 {
 	uint32_t me = tnum();
 	if (tb->tnum != me) {
@@ -681,7 +685,7 @@ static ALWAYS_INLINE void tb_leave(struct gp_tbuf *tb)
 	spin_unlock(&tb->mu);
 }
 
-static __attribute__((noinline)) void tb_room_slow(struct gp_tbuf *tb, size_t max)
+static GP_COLD void tb_room_slow(struct gp_tbuf *tb, size_t max)
 {
 	if (tb->len + max > TB_CAP)
 		tb_move(tb);
@@ -733,8 +737,8 @@ static ALWAYS_INLINE void cr_end(struct crec *r)
 	uint32_t i = tb->nrec;
 	tb->nrec = i + 1;
 	tb->len += r->len;
-	tb->data[i] = (uint8_t)r->tag;
-	tb->data[TB_CAP + i] = (uint8_t)r->nf;
+	TB_REGION(tb, 0)[i] = (uint8_t)r->tag;
+	TB_REGION(tb, 1)[i] = (uint8_t)r->nf;
 }
 
 /* A chain id in a record: a delta in the segment. Notes where the chain's records are. */
@@ -769,7 +773,7 @@ static inline void put_time(struct crec *r)
  * Called holding no buffer lock. A chain is used by one thread at a time (the program hands
  * a block over), so nobody adds to its records meanwhile.
  */
-static __attribute__((noinline)) void claim_slow(uint32_t where)
+static GP_COLD void claim_slow(uint32_t where)
 {
 	struct gp_tbuf *o = tbufs[(where >> 4) - 1];
 	if ((__atomic_load_n(&o->seq, __ATOMIC_ACQUIRE) & 15) != (where & 15))
@@ -819,7 +823,7 @@ static uint32_t chain_id_new(struct gp_tbuf *tb, uint32_t origin)
 }
 
 /* The chain's CHAIN_END (if any) is in the buffer: its id may serve again (lock held). */
-static void chain_id_release(struct gp_tbuf *tb, uint32_t id)
+static GP_HOT void chain_id_release(struct gp_tbuf *tb, uint32_t id)
 {
 	if (id > SLOT_IDS)
 		return;
@@ -1141,7 +1145,7 @@ static __attribute__((noinline)) uint32_t origin_capture(uint64_t ra, uint64_t c
 
 /* The stack of a step (gp_depth frames): the thread's cache, else the unwinder. Out of line
  * for the latter: its 4 KiB frame stays off the common path. */
-static __attribute__((noinline)) uint32_t step_stack_slow(uint64_t ra, uint64_t cfa)
+static GP_COLD uint32_t step_stack_slow(uint64_t ra, uint64_t cfa)
 {
 	struct gp_stack_ref sr;
 	gp_stack_get(ra, cfa, gp_depth, &sr);
@@ -1278,7 +1282,8 @@ static uint32_t origin_of(const struct gp_block *b)
 
 /* Write a CHAIN record for a new chain of a block of `size` bytes (lock held). @return its
  * id. */
-static uint32_t begin_chain_in(struct gp_tbuf *tb, uint64_t size, unsigned kind, uint32_t origin)
+static GP_HOT uint32_t begin_chain_in(struct gp_tbuf *tb, uint64_t size, unsigned kind,
+                                      uint32_t origin)
 {
 	uint32_t chain = chain_id_new(tb, origin);
 	struct crec rec;
@@ -1316,7 +1321,7 @@ static ALWAYS_INLINE void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32
  * if it has one of this trace, else of a new one (ending a chain of the other kind).
  * @return the chain id and its origin in *origin, or 0 if tracing stopped.
  */
-static uint32_t record_step(const struct gp_block *b, unsigned kind, uint32_t sid,
+static GP_COLD uint32_t record_step(const struct gp_block *b, unsigned kind, uint32_t sid,
                             uint64_t n, unsigned flags, const uint64_t *copied,
                             uint32_t *origin)
 {
@@ -1348,7 +1353,8 @@ static uint32_t record_step(const struct gp_block *b, unsigned kind, uint32_t si
  * shadow entry when slack and id fit, else in the block table. `side` tells whether q has
  * a block table entry now (to drop it or replace it).
  */
-static void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind, uint32_t origin,
+static GP_COLD void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t kind,
+                                uint32_t origin,
                         int side)
 {
 	uint32_t *sh = gp_shadow_slot_t(&gp_tls, q);
@@ -1488,7 +1494,7 @@ static inline int maybe_relocation(const struct gp_tls *t, const uint32_t *sh, c
  * its size is at least its chunk size - 47 (the chunk header's 8 or 16 bytes and at most
  * 31 of slack). Else the exact test.
  */
-int gp_free_check(void *p)
+GP_HOT int gp_free_check(void *p)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t a = (uint64_t)p, chunk = gp_chunk_header(p) & ~7ull;
@@ -1501,7 +1507,7 @@ int gp_free_check(void *p)
 	return 1;
 }
 
-int gp_free_chain_fast(void *p)
+GP_HOT int gp_free_chain_fast(void *p)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t old = (uint64_t)p;
@@ -1559,7 +1565,7 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 		end_chain(&b);
 }
 
-void gp_realloc_begin(void *p, struct gp_realloc *r)
+GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
 {
 	struct gp_tls *t = &gp_tls;
 	uint32_t *she = gp_shadow_find_t(t, (uint64_t)p), e = she ? *she : 0;
@@ -1647,7 +1653,7 @@ static int step_fast(uint64_t p, uint64_t q, uint64_t n, const struct gp_realloc
 	return 1;
 }
 
-void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t ra,
+GP_HOT void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t ra,
                     uint64_t cfa)
 {
 	if (!q) { /* failed: the block and its chain go on unchanged */

@@ -51,7 +51,7 @@ extern void *__libc_pvalloc(size_t);
  * the realloc family. glibc's own malloc and free call nothing of ours (and free keeps
  * errno since glibc 2.33).
  */
-static __attribute__((noinline)) int recording_cold(void)
+static GP_COLD int recording_cold(void)
 {
 	struct gp_tls *t = &gp_tls;
 	if (t->busy || gp_state == GP_STATE_OFF)
@@ -96,7 +96,7 @@ static inline int *err_loc(void)
 /* The slow halves, busy (whatever it was before: the realloc family is busy already) and
  * with errno kept. Each returns what its hook returns, so that the fast paths end in tail
  * calls and save no registers. */
-static __attribute__((noinline)) void *alloc_slow(void *p, size_t n, uint64_t ra, uint64_t cfa)
+static GP_COLD void *alloc_slow(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	struct gp_tls *t = &gp_tls;
 	int outer = t->busy, *ep = err_loc(), e = *ep;
@@ -119,7 +119,7 @@ static __attribute__((noinline)) void free_slow(void *p, uint64_t ra, uint64_t c
 
 /* An allocation the fast path did not take (or NULL): the profiler may be off, or not
  * started yet (the first allocation of the process starts it). */
-static __attribute__((noinline)) void *alloc_miss(void *p, size_t n, uint64_t ra, uint64_t cfa)
+static GP_COLD void *alloc_miss(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	if (!p) { /* malloc's and calloc's watch size was set before the call */
 		gp_watch_reset(&gp_tls);
@@ -155,7 +155,8 @@ static inline void *record_alloc_entered(void *p, size_t n, uint64_t ra, uint64_
 
 /* A free the fast path did not take (`fast`: what gp_on_free said): recorded if the profiler
  * is on, then done. */
-static __attribute__((noinline)) void free_miss(void *p, uint64_t ra, uint64_t cfa, int fast)
+static __attribute__((noinline)) GP_HOT void free_miss(void *p, uint64_t ra, uint64_t cfa,
+                                                      int fast)
 {
 	if ((fast == 0 || !gp_free_check(p)) && recording()) {
 		struct gp_tls *t = &gp_tls;
@@ -178,7 +179,7 @@ static inline void record_free(void *p, uint64_t ra, uint64_t cfa)
 		free_slow(p, ra, cfa);
 }
 
-EXPORT void *malloc(size_t n)
+EXPORT GP_HOT void *malloc(size_t n)
 {
 	struct gp_tls *t = &gp_tls;
 	if (__builtin_expect(t->busy, 0))
@@ -190,7 +191,7 @@ EXPORT void *malloc(size_t n)
 	return record_alloc(p, t->rqsize, RA(), CFA());
 }
 
-EXPORT void *calloc(size_t n, size_t m)
+EXPORT GP_HOT void *calloc(size_t n, size_t m)
 {
 	struct gp_tls *t = &gp_tls;
 	if (__builtin_expect(t->busy, 0))
@@ -201,7 +202,7 @@ EXPORT void *calloc(size_t n, size_t m)
 	return record_alloc(p, t->rqsize, RA(), CFA());
 }
 
-EXPORT void free(void *p)
+EXPORT GP_HOT void free(void *p)
 {
 	if (__builtin_expect(p != NULL && !gp_tls.busy, 1)) {
 		int fast = gp_on_free(p);
@@ -213,7 +214,7 @@ EXPORT void free(void *p)
 	__libc_free(p);
 }
 
-static void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
+static GP_HOT void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	if (!p) { /* realloc(NULL, n) is an allocation */
 		void *q = record_alloc_entered(__libc_realloc(NULL, n), n, ra, cfa);
@@ -238,7 +239,7 @@ static void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 	return q;
 }
 
-EXPORT void *realloc(void *p, size_t n)
+EXPORT GP_HOT void *realloc(void *p, size_t n)
 {
 	if (!enter())
 		return __libc_realloc(p, n);
@@ -360,9 +361,9 @@ static __attribute__((noinline)) void *copy_noted(copy_fn f, void *dst, const vo
 		return real(dst, src, n);                                   \
 	} while (0)
 
-EXPORT void *memcpy(void *dst, const void *src, size_t n) { COPY_HOOK(real_memcpy); }
+EXPORT GP_HOT void *memcpy(void *dst, const void *src, size_t n) { COPY_HOOK(real_memcpy); }
 
-EXPORT void *memmove(void *dst, const void *src, size_t n) { COPY_HOOK(real_memmove); }
+EXPORT GP_HOT void *memmove(void *dst, const void *src, size_t n) { COPY_HOOK(real_memmove); }
 
 EXPORT void *mempcpy(void *dst, const void *src, size_t n)
 {

@@ -379,7 +379,7 @@ static inline int stack_unchanged(const uint64_t *sv, unsigned n)
 	return 1;
 }
 
-uint32_t gp_stack_hit(uint64_t ra, uint64_t cfa, unsigned depth)
+GP_HOT uint32_t gp_stack_hit(uint64_t ra, uint64_t cfa, unsigned depth)
 {
 	if (__builtin_expect(!ucache || gp_modules_dirty, 0))
 		return 0;
@@ -629,7 +629,7 @@ static inline uint64_t origin_stamp(void)
 	return ((uint64_t)(gp_gen & 0xffff) << 16 | (epoch & 0xffff)) << 32;
 }
 
-uint32_t gp_callsite_origin(uint32_t idx)
+GP_HOT uint32_t gp_callsite_origin(uint32_t idx)
 {
 	uint64_t ra = callsite_heat(idx), stamp = origin_stamp();
 	uint64_t o = __atomic_load_n(&cs_tab[idx].origin, __ATOMIC_RELAXED);
