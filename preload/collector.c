@@ -493,19 +493,10 @@ void gp_trace_commit(size_t n) { buf_len += n; }
  * never two buffer locks at once. Threads without a buffer of their own (exiting, too many)
  * share tbufs[0], which moves to the trace whenever another thread starts writing to it.
  */
-#define TB_CAP (16u << 10) /* bytes of records a buffer holds */
+#define TB_CAP (16u << 10)
 #define TB_IDS 256
 #define MAX_TB 4095 /* index + 1 fits 12 bits (struct slot_info) */
 
-/*
- * A buffer keeps its records by column, as the trace has them (GP_TAG_SEGCOLS): each
- * record's tag and field count in two regions, and each field in its column's region.
- * Every region has room for all TB_CAP bytes, so that only the total needs checking; the
- * pages of a column that is never written are never touched. Regions are 3 cache lines
- * further apart than that: at a multiple of 4 KiB, the columns' write positions (all
- * moving together) would fall into the same L1 set and evict each other.
- */
-#define TB_REGIONS (2 + GP_SEGCOLS_COLS)
 struct gp_tbuf {
 	volatile int mu;
 	uint32_t idx;          /* tbufs[idx] */
@@ -514,17 +505,12 @@ struct gp_tbuf {
 	int used;              /* a thread owns it (tbufs[0]: always) */
 	uint32_t last_chain;   /* of the segment: chain ids and times are deltas */
 	uint64_t now, last_time, first_time;
-	size_t len;            /* bytes held: 2 a record (tag, field count) and its fields */
-	uint32_t nrec;         /* records held */
-	uint8_t *col[GP_SEGCOLS_COLS]; /* where each column goes on */
+	size_t len;
+	uint32_t nrec, nstep;  /* records of the segment, and of them STEPs */
 	uint32_t nids;         /* free chain ids this buffer's threads may reuse */
 	uint32_t ids[TB_IDS];
-	uint8_t data[];        /* TB_REGIONS regions: tags, counts, columns */
+	uint8_t data[TB_CAP];
 };
-#define TB_STRIDE (TB_CAP + 3 * 64)
-#define TB_SIZE (offsetof(struct gp_tbuf, data) + (size_t)TB_REGIONS * TB_STRIDE)
-#define TB_REGION(tb, r) ((tb)->data + (size_t)(r) * TB_STRIDE)
-#define TB_COL(tb, i) TB_REGION(tb, 2 + (i))
 static struct gp_tbuf *tbufs[MAX_TB];
 static uint32_t ntbufs;  /* trace lock */
 static int tb_off;       /* chain slots ran out: everyone writes to tbufs[0] */
@@ -553,42 +539,40 @@ static void ids_give(const uint32_t *ids, uint32_t n)
 	spin_unlock(&ids_mu);
 }
 
-/* Empty the buffer. */
-static void tb_reset(struct gp_tbuf *tb)
+/* The scratch of gp_segcols_encode, for a buffer's segment (trace lock held): its pages
+ * are only touched as far as the columns reach. */
+static uint8_t *scratch;
+static int segcols_scratch(void)
 {
-	tb->len = 0;
-	tb->nrec = 0;
-	for (unsigned i = 0; i < GP_SEGCOLS_COLS; i++)
-		tb->col[i] = TB_COL(tb, i);
+	if (!scratch)
+		scratch = gp_imap(GP_SEGCOLS_SCRATCH(TB_CAP));
+	return scratch != NULL;
 }
 
-/* A new buffer (the trace lock held, or at start-up). */
-static struct gp_tbuf *tb_new(uint32_t idx)
-{
-	struct gp_tbuf *tb = gp_ialloc(TB_SIZE); /* zeroed */
-	if (tb) {
-		tb->idx = idx;
-		tb_reset(tb);
-	}
-	return tb;
-}
-
-/* Move the buffer's records to the trace as a segment (its lock and the trace lock held). */
+/*
+ * Move the buffer's records to the trace (its lock and the trace lock held). A segment of
+ * mostly STEPs (long chains growing in turn: a synthetic's string builders) goes by
+ * columns, which zstd compresses about twice as fast as the records one after the other,
+ * where every chain id breaks the matches between steps; other segments (short chains
+ * begun, stepped and ended over and over: an interpreter's, a database's) stay as they
+ * are: their records repeat whole, and compress to half the bytes of their columns.
+ */
 static void tb_move_locked(struct gp_tbuf *tb)
 {
-	if (tb->nrec) {
-		const uint8_t *col[GP_SEGCOLS_COLS];
-		size_t colsz[GP_SEGCOLS_COLS];
-		for (unsigned i = 0; i < GP_SEGCOLS_COLS; i++) {
-			col[i] = TB_COL(tb, i);
-			colsz[i] = (size_t)(tb->col[i] - col[i]);
+	if (tb->len) {
+		int cols = (uint64_t)tb->nstep * 4 >= (uint64_t)tb->nrec * 3 && segcols_scratch();
+		uint8_t *p = gp_trace_reserve(tb->len + (cols ? GP_SEGCOLS_SLACK : 0));
+		if (p) {
+			size_t n = cols ? gp_segcols_encode(tb->data, tb->len, p, scratch) : 0;
+			if (!n) {
+				memcpy(p, tb->data, tb->len);
+				n = tb->len;
+			}
+			gp_trace_commit(n);
 		}
-		uint8_t *p = gp_trace_reserve(gp_segcols_max(tb->nrec, colsz));
-		if (p)
-			gp_trace_commit(gp_segcols_put(p, tb->tnum, tb->nrec, tb->data,
-			                               TB_REGION(tb, 1), col, colsz));
+		tb->len = 0;
+		tb->nrec = tb->nstep = 0;
 	}
-	tb_reset(tb);
 	__atomic_store_n(&tb->seq, tb->seq + 1, __ATOMIC_RELEASE);
 }
 
@@ -627,8 +611,11 @@ static GP_COLD struct gp_tbuf *tb_get_slow(void)
 		for (uint32_t i = 1; i < ntbufs && !nb; i++)
 			if (!tbufs[i]->used)
 				nb = tbufs[i];
-		if (!nb && ntbufs < MAX_TB && (nb = tb_new(ntbufs)))
+		if (!nb && ntbufs < MAX_TB && (nb = gp_ialloc(sizeof *nb))) {
+			memset(nb, 0, offsetof(struct gp_tbuf, data));
+			nb->idx = ntbufs;
 			tbufs[ntbufs++] = nb;
+		}
 		if (nb) {
 			nb->used = 1;
 			nb->tnum = me;
@@ -685,87 +672,52 @@ static ALWAYS_INLINE void tb_leave(struct gp_tbuf *tb)
 	spin_unlock(&tb->mu);
 }
 
-static GP_COLD void tb_room_slow(struct gp_tbuf *tb, size_t max)
+static GP_COLD uint8_t *tb_room_slow(struct gp_tbuf *tb, size_t max)
 {
 	if (tb->len + max > TB_CAP)
 		tb_move(tb);
-	if (!tb->len) { /* a segment begins */
+	if (!tb->len) {
+		struct gp_rec r;
+		gp_rec_begin_small(&r, tb->data);
+		gp_rec_u(&r, tb->tnum);
+		tb->len = gp_rec_end_small(&r, GP_TAG_SEGMENT);
 		tb->last_chain = 0;
 		tb->last_time = 0;
 		tb->first_time = tb->now;
 	}
+	return tb->data + tb->len;
 }
 
-/* Room for a record of `nfields` fields (lock held); a segment begins if it is empty. */
-static ALWAYS_INLINE void tb_room(struct gp_tbuf *tb, unsigned nfields)
+/* Room for a record of at most `max` bytes (lock held); a segment begins if it is empty. */
+static ALWAYS_INLINE uint8_t *tb_room(struct gp_tbuf *tb, size_t max)
 {
-	size_t max = 2 + (size_t)nfields * GP_VARINT_MAX;
-	if (__builtin_expect(!tb->len || tb->len + max > TB_CAP, 0))
-		tb_room_slow(tb, max);
-}
-
-/* A record being written to a buffer: each field goes to its column. Its bytes are counted
- * here and added to the buffer's at the end: the stores through the columns' byte pointers
- * could alias the buffer's fields, and would make the compiler reload them each time. */
-struct crec {
-	struct gp_tbuf *tb;
-	unsigned tag, nf;
-	size_t len;
-};
-
-static ALWAYS_INLINE void cr_begin(struct crec *r, struct gp_tbuf *tb, unsigned tag)
-{
-	r->tb = tb;
-	r->tag = tag;
-	r->nf = 0;
-	r->len = 2; /* its tag and field count */
-}
-
-static ALWAYS_INLINE void cr_u(struct crec *r, uint64_t v)
-{
-	uint8_t **c = &r->tb->col[gp_segcols_col(r->tag, r->nf++)], *p = *c;
-	size_t n = gp_put_varint(p, v);
-	*c = p + n;
-	r->len += n;
-}
-
-static ALWAYS_INLINE void cr_z(struct crec *r, int64_t v) { cr_u(r, gp_zigzag(v)); }
-
-static ALWAYS_INLINE void cr_end(struct crec *r)
-{
-	struct gp_tbuf *tb = r->tb;
-	uint32_t i = tb->nrec;
-	tb->nrec = i + 1;
-	tb->len += r->len;
-	TB_REGION(tb, 0)[i] = (uint8_t)r->tag;
-	TB_REGION(tb, 1)[i] = (uint8_t)r->nf;
+	if (__builtin_expect(tb->len && tb->len + max <= TB_CAP, 1))
+		return tb->data + tb->len;
+	return tb_room_slow(tb, max);
 }
 
 /* A chain id in a record: a delta in the segment. Notes where the chain's records are. */
-static inline void put_chain(struct crec *r, uint32_t chain)
+static inline void put_chain(struct gp_rec *r, struct gp_tbuf *tb, uint32_t chain)
 {
-	struct gp_tbuf *tb = r->tb;
-	int64_t d = (int64_t)chain - (int64_t)tb->last_chain;
-	uint16_t w = WHERE(tb);
+	gp_rec_z(r, (int64_t)chain - (int64_t)tb->last_chain);
 	tb->last_chain = chain;
 	if (chain <= SLOT_IDS) {
 		/* written once per segment, not per record: slots of two threads' chains share
 		 * cache lines */
+		uint16_t w = WHERE(tb);
 		if (slots[chain - 1].where != w)
 			slots[chain - 1].where = w;
 	}
-	cr_z(r, d);
 }
 
-static inline void put_time(struct crec *r)
+static inline void put_time(struct gp_rec *r, struct gp_tbuf *tb)
 {
-	struct gp_tbuf *tb = r->tb;
-	uint64_t d = 0, now = tb->now;
-	if (now > tb->last_time) {
-		d = now - tb->last_time;
-		tb->last_time = now;
+	uint64_t d = 0;
+	if (tb->now > tb->last_time) {
+		d = tb->now - tb->last_time;
+		tb->last_time = tb->now;
 	}
-	cr_u(r, d);
+	gp_rec_u(r, d);
 }
 
 /*
@@ -949,11 +901,12 @@ int gp_init(void)
 	gp_stacks_init(lo, hi);
 	buf = gp_imap(BUF_CAP);
 	spare = gp_imap(BUF_CAP); /* without it, flushes simply compress in place */
-	tbufs[0] = tb_new(0); /* the shared buffer */
+	tbufs[0] = gp_ialloc(sizeof *tbufs[0]); /* the shared buffer */
 	if (!buf || !tbufs[0]) {
 		gp_fail("out of memory", ENOMEM);
 		return 0;
 	}
+	memset(tbufs[0], 0, offsetof(struct gp_tbuf, data));
 	tbufs[0]->used = 1;
 	ntbufs = 1;
 	gp_trace_lock();
@@ -1033,7 +986,8 @@ static void fork_child(void)
 	for (uint32_t i = 0; i < ntbufs; i++) {
 		struct gp_tbuf *t = tbufs[i];
 		t->mu = 0;
-		tb_reset(t);
+		t->len = 0;
+		t->nrec = t->nstep = 0;
 		t->seq++;
 		if (i && t != gp_tls.tb) {
 			ids_give(t->ids, t->nids);
@@ -1236,11 +1190,11 @@ static inline int chain_ours(const struct gp_block *b)
 static void end_chain_in(struct gp_tbuf *tb, const struct gp_block *b)
 {
 	if (chain_ours(b)) { /* else it began in the parent's trace (before fork) */
-		struct crec r;
-		tb_room(tb, 1);
-		cr_begin(&r, tb, GP_TAG_CHAIN_END);
-		put_chain(&r, b->ref);
-		cr_end(&r);
+		struct gp_rec r;
+		gp_rec_begin_small(&r, tb_room(tb, GP_REC_HEADER + GP_VARINT_MAX));
+		put_chain(&r, tb, b->ref);
+		tb->len += gp_rec_end_small(&r, GP_TAG_CHAIN_END);
+		tb->nrec++;
 	}
 	chain_id_release(tb, b->ref);
 }
@@ -1286,34 +1240,35 @@ static GP_HOT uint32_t begin_chain_in(struct gp_tbuf *tb, uint64_t size, unsigne
                                       uint32_t origin)
 {
 	uint32_t chain = chain_id_new(tb, origin);
-	struct crec rec;
-	tb_room(tb, 5);
-	cr_begin(&rec, tb, GP_TAG_CHAIN);
-	put_chain(&rec, chain);
-	cr_u(&rec, origin);
-	cr_u(&rec, size);
-	put_time(&rec);
+	struct gp_rec rec;
+	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 5 * GP_VARINT_MAX));
+	put_chain(&rec, tb, chain);
+	gp_rec_u(&rec, origin);
+	gp_rec_u(&rec, size);
+	put_time(&rec, tb);
 	if (kind != GP_CHAIN_REALLOC)
-		cr_u(&rec, kind);
-	cr_end(&rec);
+		gp_rec_u(&rec, kind);
+	tb->len += gp_rec_end_small(&rec, GP_TAG_CHAIN);
+	tb->nrec++;
 	return chain;
 }
 
 static ALWAYS_INLINE void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32_t sid, uint64_t old,
                         uint64_t n, unsigned flags, const uint64_t *copied)
 {
-	struct crec rec;
-	tb_room(tb, 5);
-	cr_begin(&rec, tb, GP_TAG_STEP);
-	put_chain(&rec, chain);
+	struct gp_rec rec;
+	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 6 * GP_VARINT_MAX));
+	put_chain(&rec, tb, chain);
 	int timed = tb->now > tb->last_time; /* the coarse clock ticks every few ms */
-	cr_u(&rec, (uint64_t)sid << 3 | flags | (timed ? GP_STEP_TIMED : 0));
-	cr_z(&rec, (int64_t)(n - old));
+	gp_rec_u(&rec, (uint64_t)sid << 3 | flags | (timed ? GP_STEP_TIMED : 0));
+	gp_rec_z(&rec, (int64_t)(n - old));
 	if (timed)
-		put_time(&rec);
+		put_time(&rec, tb);
 	if (copied)
-		cr_u(&rec, *copied);
-	cr_end(&rec);
+		gp_rec_u(&rec, *copied);
+	tb->len += gp_rec_end_small(&rec, GP_TAG_STEP);
+	tb->nrec++;
+	tb->nstep++;
 }
 
 /*
@@ -1526,11 +1481,11 @@ GP_HOT int gp_free_chain_fast(void *p)
 		return 0; /* a parent's chain, or claim() needed */
 	if (!tb_enter(tb))
 		return 0;
-	struct crec r;
-	tb_room(tb, 1);
-	cr_begin(&r, tb, GP_TAG_CHAIN_END);
-	put_chain(&r, slot + 1);
-	cr_end(&r);
+	struct gp_rec r;
+	gp_rec_begin_small(&r, tb_room(tb, GP_REC_HEADER + GP_VARINT_MAX));
+	put_chain(&r, tb, slot + 1);
+	tb->len += gp_rec_end_small(&r, GP_TAG_CHAIN_END);
+	tb->nrec++;
 	chain_id_release(tb, slot + 1);
 	tb_leave(tb);
 	if (old == t->rq)

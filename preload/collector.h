@@ -155,10 +155,15 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 	uint32_t *leaf = gp_leaf(t, old);
 	if (__builtin_expect(leaf == NULL || gp_leaf_marked(leaf, old), 0))
 		return 0;
-	/* it starts after every recorded source's start, or ends before all their ends (its
-	 * chunk header, which glibc's free reads next anyway, says where) */
-	if (__builtin_expect(old > t->rmaxlo ||
-	                     old + (gp_chunk_header(p) & ~7ull) < t->rminhi, 1)) {
+	if (__builtin_expect(old > t->rmaxlo, 1)) {
+		gp_tls_bump(&t->frees);
+		return 1;
+	}
+	/* it ends before all the recorded sources end, it is not smaller than the watched
+	 * block, or the sources together span less than half of it (gp_free_check() says
+	 * why): its chunk header, which glibc's free reads next anyway, tells */
+	uint64_t chunk = gp_chunk_header(p) & ~7ull;
+	if (old + chunk < t->rminhi || chunk >= t->rqsize + 47 || 2 * t->rspan + 47 < chunk) {
 		gp_tls_bump(&t->frees);
 		return 1;
 	}

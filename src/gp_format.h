@@ -36,11 +36,13 @@
  * differs from the previous one of the segment (GP_STEP_TIMED): 5 bytes for most steps
  * instead of 7. Version 2 (still read) had "v stack, z delta, v flags, t time".
  *
- * Version 4: the preload writes each segment as one SEGCOLS record, the same records with
- * their fields gathered by column (zstd finds the long runs of like values in a column
- * that interleaved records break up: it compresses about twice as fast, and smaller).
- * A reader expands it into the SEGMENT record and the records it stands for. Plain
- * SEGMENT records remain valid. Versions 2 and 3 (still read) had only those.
+ * Version 4: a segment may be written as one SEGCOLS record, the same records with their
+ * fields gathered by column. The preload does so for a segment of mostly STEPs (long
+ * chains growing in turn), whose chain ids break the matches between records: zstd finds
+ * the long runs of like values in the columns instead, twice as fast and 25% smaller. A
+ * segment of short chains begun and ended over and over stays plain: its records repeat
+ * whole. A reader expands SEGCOLS into the SEGMENT record and the records it stands for.
+ * Versions 2 and 3 (still read) had only plain segments.
  *
  * Version 1 (still read) had no SEGMENT record: "c" was a delta from the previous chain
  * record of the whole file, "t" an absolute time, and STEP carried the thread after its

@@ -22,22 +22,6 @@ static inline size_t varint_len(const uint8_t *p, const uint8_t *end)
 	return 0;
 }
 
-/* One record header of a plain segment: @return the payload, or NULL if damaged. */
-static const uint8_t *next_record(const uint8_t **p, const uint8_t *end, unsigned *tag,
-                                  size_t *plen)
-{
-	if (end - *p < 2)
-		return NULL;
-	struct gp_cursor c = { *p + 1, end, 0 };
-	uint64_t n = gp_get_varint(&c);
-	if (c.bad || n > (uint64_t)(end - c.p))
-		return NULL;
-	*tag = **p;
-	*plen = (size_t)n;
-	*p = c.p + n;
-	return c.p;
-}
-
 /* Where the parts of a SEGCOLS record go, once its header (from `out` on) is written. */
 struct layout {
 	uint8_t *tags, *nfields, *col[GP_SEGCOLS_COLS], *end;
@@ -74,67 +58,70 @@ static size_t finish(uint8_t *out, const uint8_t *end)
 	return (size_t)(end - out);
 }
 
-size_t gp_segcols_put(uint8_t *out, uint64_t thread, size_t nrec, const uint8_t *tags,
-                      const uint8_t *nfields, const uint8_t *const col[GP_SEGCOLS_COLS],
-                      const size_t colsz[GP_SEGCOLS_COLS])
+size_t gp_segcols_encode(const uint8_t *in, size_t len, uint8_t *out, uint8_t *scratch)
 {
-	uint8_t tv[GP_VARINT_MAX];
+	/* The preload's segments: records of one-byte lengths, fields of one byte mostly, so
+	 * the fields are split byte by byte (a byte without its top bit ends a field), into
+	 * scratch regions of `len` bytes (no column is longer), then copied together. */
+	const uint8_t *end = in + len, *p;
+	if (len < 3 || in[0] != GP_TAG_SEGMENT || in[1] == 0 || in[1] > GP_VARINT_MAX ||
+	    (size_t)in[1] > len - 2 || varint_len(in + 2, in + 2 + in[1]) != in[1])
+		return 0;
+	const uint8_t *thread = in + 2;
+	size_t thread_len = in[1], stride = GP_SEGCOLS_STRIDE(len);
+	uint8_t *tags = scratch, *nfields = scratch + stride, *base[GP_SEGCOLS_COLS],
+	        *col[GP_SEGCOLS_COLS];
+	for (unsigned i = 0; i < GP_SEGCOLS_COLS; i++)
+		base[i] = col[i] = scratch + (2 + i) * stride;
+	/* The first three columns of STEP, where most of the bytes go, in registers. */
+	uint8_t **sc = col + gp_segcols_col(GP_TAG_STEP, 0);
+	uint8_t *s0 = sc[0], *s1 = sc[1], *s2 = sc[2];
+	size_t nrec = 0;
+	for (p = in + 2 + thread_len; p < end; nrec++) {
+		if (end - p < 2)
+			return 0;
+		unsigned tag = p[0], n = p[1];
+		if (!chain_tag(tag) || n > (size_t)(end - p) - 2 || n >= 0x80 ||
+		    (n && (p[1 + n] & 0x80)))
+			return 0; /* not a chain record, a long length, a field left open */
+		const uint8_t *q = p + 2, *qe = q + n;
+		unsigned f = 0, step = tag == GP_TAG_STEP;
+		uint8_t **c = col + gp_segcols_col(tag, 0);
+		if (step && n >= 3 && !((q[0] | q[1] | q[2]) & 0x80)) {
+			*s0++ = q[0]; /* three one-byte fields, the common step */
+			*s1++ = q[1];
+			*s2++ = q[2];
+			q += 3;
+			f = 3;
+			step = 0; /* its other fields do not go to those columns */
+		} else if (step) {
+			sc[0] = s0, sc[1] = s1, sc[2] = s2;
+		}
+		for (; q < qe; q++) {
+			if (f >= GP_SEGCOLS_FIELDS)
+				return 0;
+			*c[f]++ = *q;
+			f += !(*q & 0x80);
+		}
+		if (step)
+			s0 = sc[0], s1 = sc[1], s2 = sc[2];
+		tags[nrec] = (uint8_t)tag;
+		nfields[nrec] = (uint8_t)f;
+		p += 2 + n;
+	}
+	sc[0] = s0, sc[1] = s1, sc[2] = s2;
+
+	/* The size: 2 bytes a record against 2 of header in the input, the rest under
+	 * GP_SEGCOLS_SLACK. */
+	size_t colsz[GP_SEGCOLS_COLS];
+	for (unsigned i = 0; i < GP_SEGCOLS_COLS; i++)
+		colsz[i] = (size_t)(col[i] - base[i]);
 	struct layout l;
-	layout(out, tv, gp_put_varint(tv, thread), nrec, colsz, &l);
+	layout(out, thread, thread_len, nrec, colsz, &l);
 	memcpy(l.tags, tags, nrec);
 	memcpy(l.nfields, nfields, nrec);
 	for (unsigned i = 0; i < GP_SEGCOLS_COLS; i++)
-		memcpy(l.col[i], col[i], colsz[i]);
-	return finish(out, l.end);
-}
-
-size_t gp_segcols_encode(const uint8_t *in, size_t len, uint8_t *out)
-{
-	const uint8_t *end = in + len, *p = in, *pl;
-	unsigned tag;
-	size_t plen;
-	pl = next_record(&p, end, &tag, &plen);
-	if (!pl || tag != GP_TAG_SEGMENT || varint_len(pl, pl + plen) != plen)
-		return 0;
-	const uint8_t *thread = pl, *first = p;
-	size_t thread_len = plen;
-
-	/* Pass 1: every record's fields, and the size of each column. */
-	size_t colsz[GP_SEGCOLS_COLS] = { 0 };
-	size_t nrec = 0;
-	while (p < end) {
-		if (!(pl = next_record(&p, end, &tag, &plen)) || !chain_tag(tag))
-			return 0;
-		const uint8_t *q = pl, *qe = pl + plen;
-		for (unsigned f = 0; q < qe; f++) {
-			size_t k = varint_len(q, qe);
-			if (!k || f >= GP_SEGCOLS_FIELDS)
-				return 0;
-			colsz[gp_segcols_col(tag, f)] += k;
-			q += k;
-		}
-		nrec++;
-	}
-
-	/* Pass 2: scatter the fields. The size: 2 bytes a record against at least 2 of header
-	 * in the input, the rest under GP_SEGCOLS_SLACK. */
-	struct layout l;
-	layout(out, thread, thread_len, nrec, colsz, &l);
-	p = first;
-	for (size_t r = 0; r < nrec; r++) {
-		pl = next_record(&p, end, &tag, &plen);
-		const uint8_t *q = pl, *qe = pl + plen;
-		unsigned f = 0;
-		while (q < qe) {
-			size_t k = varint_len(q, qe);
-			uint8_t **c = &l.col[gp_segcols_col(tag, f++)];
-			memcpy(*c, q, k);
-			*c += k;
-			q += k;
-		}
-		l.tags[r] = (uint8_t)tag;
-		l.nfields[r] = (uint8_t)f;
-	}
+		memcpy(l.col[i], base[i], colsz[i]);
 	return finish(out, l.end);
 }
 

@@ -2,7 +2,7 @@
  * gp_segcols.h - a thread's segment of chain records, by columns (GP_TAG_SEGCOLS, format
  * version 4; the layout is in gp_format.h).
  *
- * The preload encodes each segment of its per-thread buffers before it joins the trace;
+ * The preload encodes a segment of its per-thread buffers this way when it is mostly STEPs;
  * the reader decodes it back into the SEGMENT record and the records it stands for, so the
  * rest of the viewer never sees the difference. No I/O, no allocation.
  */
@@ -17,15 +17,6 @@
 /* At most this many bytes more than its plain form does a SEGCOLS record take. */
 #define GP_SEGCOLS_SLACK 96
 
-/* The most bytes a SEGCOLS record of `nrec` records with columns of colsz[] bytes takes. */
-static inline size_t gp_segcols_max(size_t nrec, const size_t colsz[GP_SEGCOLS_COLS])
-{
-	size_t n = GP_SEGCOLS_SLACK + 2 * nrec;
-	for (unsigned i = 0; i < GP_SEGCOLS_COLS; i++)
-		n += colsz[i];
-	return n;
-}
-
 /* Column of field f of a record with tag t (GP_TAG_CHAIN, GP_TAG_STEP, GP_TAG_CHAIN_END). */
 static inline unsigned gp_segcols_col(unsigned tag, unsigned f)
 {
@@ -33,22 +24,20 @@ static inline unsigned gp_segcols_col(unsigned tag, unsigned f)
 }
 
 /*
- * Write the SEGCOLS record of thread `thread` at `out` (gp_segcols_max() bytes): `nrec`
- * records, their tags and field counts, and the columns col[i] of colsz[i] bytes (the
- * preload keeps them apart as it writes). @return the record's size.
- */
-size_t gp_segcols_put(uint8_t *out, uint64_t thread, size_t nrec, const uint8_t *tags,
-                      const uint8_t *nfields, const uint8_t *const col[GP_SEGCOLS_COLS],
-                      const size_t colsz[GP_SEGCOLS_COLS]);
-
-/*
  * Encode the plain segment in[0..len) (a SEGMENT record, then CHAIN, STEP and CHAIN_END
- * records) as one SEGCOLS record at `out`, which has room for len + GP_SEGCOLS_SLACK bytes.
- * @return the record's size, or 0 if `in` is not such a segment (a record of another tag,
- * a record of more than GP_SEGCOLS_FIELDS fields): then it is to be written as it is.
- * (The preload writes its columns apart from the start; tests and tools use this.)
+ * records, each with a one-byte length as the preload writes them) as one SEGCOLS record at
+ * `out`, which has room for len + GP_SEGCOLS_SLACK bytes, using GP_SEGCOLS_SCRATCH(len)
+ * bytes at `scratch`. @return the record's size, or 0 if `in` is not such a segment (a
+ * record of another tag or of a longer length, a record of more than GP_SEGCOLS_FIELDS
+ * fields): then it is to be written as it is.
  */
-size_t gp_segcols_encode(const uint8_t *in, size_t len, uint8_t *out);
+size_t gp_segcols_encode(const uint8_t *in, size_t len, uint8_t *out, uint8_t *scratch);
+
+/* The scratch of gp_segcols_encode(): a region of `len` bytes for each column and for the
+ * tags and field counts, 3 cache lines further apart than that (regions a multiple of
+ * 4 KiB apart would share the same L1 sets as they are written together). */
+#define GP_SEGCOLS_STRIDE(len) ((len) + 3 * 64)
+#define GP_SEGCOLS_SCRATCH(len) ((size_t)(2 + GP_SEGCOLS_COLS) * GP_SEGCOLS_STRIDE(len))
 
 /* Room gp_segcols_decode() needs for a SEGCOLS payload of `len` bytes. */
 static inline size_t gp_segcols_decoded_max(size_t len) { return 3 * len + 32; }

@@ -258,7 +258,9 @@ void tb_columns(struct tb *b)
 	}
 	size_t from = b->ends[i - 2], len = b->len - from; /* the SEGMENT item starts there */
 	uint8_t *out = xrealloc(NULL, len + GP_SEGCOLS_SLACK);
-	size_t n = gp_segcols_encode(b->buf + from, len, out);
+	uint8_t *scratch = xrealloc(NULL, GP_SEGCOLS_SCRATCH(len));
+	size_t n = gp_segcols_encode(b->buf + from, len, out, scratch);
+	free(scratch);
 	if (!n) {
 		fprintf(stderr, "tb: gp_segcols_encode refused the segment\n");
 		abort();

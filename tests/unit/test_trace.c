@@ -1656,13 +1656,17 @@ static void test_segcols(void)
 		tb_segment(&b, 3);
 		tb_chain(&b, 2, 1, 1u << 30);
 		tb_step(&b, 2, 1, 1u << 30, 7, GP_STEP_MOVED);
-		tb_step_copied(&b, 2, 9, 7, 7000, GP_STEP_MOVED, 7);
+		for (unsigned i = 0; i < 4; i++) /* one-byte fields, timed and not */
+			tb_step(&b, 2, 1, 7 + i, 8 + i, 0);
+		tb_step(&b, 2, 300, 11, 12, 0); /* a long stack field */
+		tb_step_copied(&b, 2, 9, 12, 7000, GP_STEP_MOVED, 12);
 		tb_chain_kind(&b, 9, 0, 1, GP_CHAIN_RELOCATION);
 		tb_chain_end(&b, 2);
 		tb_chain_end(&b, 9);
 		size_t len = b.len - from;
 		uint8_t *enc = malloc(len + GP_SEGCOLS_SLACK);
-		size_t n = gp_segcols_encode(b.buf + from, len, enc);
+		uint8_t *scratch = malloc(GP_SEGCOLS_SCRATCH(len));
+		size_t n = gp_segcols_encode(b.buf + from, len, enc, scratch);
 		CHECK(n > GP_REC_HEADER && n <= len + GP_SEGCOLS_SLACK, "(%zu of %zu)", n, len);
 		CHECK_U(enc[0], GP_TAG_SEGCOLS);
 		size_t plen = n - GP_REC_HEADER;
@@ -1672,8 +1676,9 @@ static void test_segcols(void)
 		CHECK(m == (long)len && memcmp(dec, b.buf + from, len) == 0, "(bytes differ)");
 		/* not a segment: another tag inside, or no SEGMENT first */
 		uint8_t bad[] = { GP_TAG_SEGMENT, 1, 1, GP_TAG_STACK, 1, 0 };
-		CHECK_U(gp_segcols_encode(bad, sizeof bad, enc), 0);
-		CHECK_U(gp_segcols_encode(b.buf + from + 3, len - 3, enc), 0);
+		CHECK_U(gp_segcols_encode(bad, sizeof bad, enc, scratch), 0);
+		CHECK_U(gp_segcols_encode(b.buf + from + 3, len - 3, enc, scratch), 0);
+		free(scratch);
 		free(enc);
 		free(dec);
 		tb_release(&b);
