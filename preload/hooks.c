@@ -121,11 +121,7 @@ static __attribute__((noinline)) void free_slow(void *p, uint64_t ra, uint64_t c
  * started yet (the first allocation of the process starts it). */
 static GP_COLD void *alloc_miss(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
-	if (!p) { /* malloc's and calloc's watch size was set before the call */
-		gp_watch_reset(&gp_tls);
-		return p;
-	}
-	if (!recording())
+	if (!p || !recording())
 		return p;
 	return alloc_slow(p, n, ra, cfa);
 }
@@ -181,25 +177,19 @@ static inline void record_free(void *p, uint64_t ra, uint64_t cfa)
 
 EXPORT GP_HOT void *malloc(size_t n)
 {
-	struct gp_tls *t = &gp_tls;
-	if (__builtin_expect(t->busy, 0))
+	if (__builtin_expect(gp_tls.busy, 0))
 		return __libc_malloc(n);
-	/* n waits in the watch's size field (where the block's watch puts it anyway) rather
-	 * than in a register saved across the call */
-	t->rqsize = n;
-	void *p = __libc_malloc(n);
-	return record_alloc(p, t->rqsize, RA(), CFA());
+	/* n stays on our side of the call: a signal handler may allocate (and use the
+	 * thread's watch) before or after glibc's malloc runs */
+	return record_alloc(__libc_malloc(n), n, RA(), CFA());
 }
 
 EXPORT GP_HOT void *calloc(size_t n, size_t m)
 {
-	struct gp_tls *t = &gp_tls;
-	if (__builtin_expect(t->busy, 0))
+	if (__builtin_expect(gp_tls.busy, 0))
 		return __libc_calloc(n, m);
 	/* An overflowing n * m fails inside glibc and is not an allocation. */
-	t->rqsize = n * m;
-	void *p = __libc_calloc(n, m);
-	return record_alloc(p, t->rqsize, RA(), CFA());
+	return record_alloc(__libc_calloc(n, m), n * m, RA(), CFA());
 }
 
 EXPORT GP_HOT void free(void *p)
