@@ -14,7 +14,7 @@ struct gp_tbuf;
 
 /* The call sites this thread allocated from lately (stacks.h): `left` counts down the
  * allocations until the shared table is consulted again. */
-#define GP_CS_TCACHE_BITS 7
+#define GP_CS_TCACHE_BITS 8
 #define GP_CS_TCACHE (1u << GP_CS_TCACHE_BITS)
 struct gp_cs_tcache {
 	uint64_t ra;
