@@ -1382,7 +1382,7 @@ static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint6
 	struct gp_tls *t = &gp_tls;
 	uint64_t q = t->rq, qsize = t->rqsize, oldsize = b->size, copied = 0;
 	uint64_t lo = UINT64_MAX, hi = 0; /* the part of old the copies reach across */
-	if (!oldsize || qsize <= oldsize || q == old)
+	if (oldsize < GP_RELOC_MIN || qsize <= oldsize || q == old)
 		return 0;
 	uint32_t qe = gp_shadow_get(q);
 	if (!qe) { /* q was freed (by another thread: ours clears t->rq) */
@@ -1428,7 +1428,7 @@ static inline int maybe_relocation(const struct gp_tls *t, const uint32_t *sh, c
 	if (!(e & GP_SH_KNOWN))
 		return 0;
 	uint64_t size = gp_usable(p) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
-	if (!size || size >= t->rqsize)
+	if (size < GP_RELOC_MIN || size >= t->rqsize)
 		return 0;
 	uint64_t lo = (uint64_t)p, hi = lo + size;
 	uint64_t slo = UINT64_MAX, shi = 0; /* the part of p the copies reach across */

@@ -60,7 +60,7 @@ static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size)
 {
 	t->rq = (uint64_t)p;
 	t->rqsize = size;
-	t->rwin = size;
+	t->rwin = size > GP_RELOC_MIN ? size : 0;
 	t->rmaxlo = 0;
 }
 
@@ -160,10 +160,12 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 		return 1;
 	}
 	/* it ends before all the recorded sources end, it is not smaller than the watched
-	 * block, or the sources together span less than half of it (gp_free_check() says
-	 * why): its chunk header, which glibc's free reads next anyway, tells */
+	 * block, it is smaller than a relocation's old block can be, or the sources together
+	 * span less than half of it (gp_free_check() says why): its chunk header, which
+	 * glibc's free reads next anyway, tells */
 	uint64_t chunk = gp_chunk_header(p) & ~7ull;
-	if (old + chunk < t->rminhi || chunk >= t->rqsize + 47 || 2 * t->rspan + 47 < chunk) {
+	if (old + chunk < t->rminhi || chunk >= t->rqsize + 47 || chunk < GP_RELOC_MIN + 8 ||
+	    2 * t->rspan + 47 < chunk) {
 		gp_tls_bump(&t->frees);
 		return 1;
 	}

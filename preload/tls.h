@@ -5,6 +5,10 @@
 #include <stdint.h>
 
 #define GP_RELOC_RECS 6
+/* A relocation's old block holds at least this many bytes: copying fewer costs less than
+ * following them (an interpreter makes hundreds of thousands of such small moves). So a
+ * new block of at most this many bytes is not watched at all. */
+#define GP_RELOC_MIN 64
 /* Copies into one watched block that did not continue a record (new translations, kept or
  * not) before the watch stops looking at copies into it: a block assembled from many pieces
  * (a join, a formatted string) costs a bounded number of notes. */

@@ -2,7 +2,9 @@
  * Each builder is a relocation chain whose site (and origin) is the builder itself:
  *   linear_builder    +64 bytes per growth, 200 growths, run twice (2 chains) -> linear
  *   doubling_builder  x2 per growth from 16 bytes, 16 growths, memmove      -> geometric
+ *                     (the first two, from 16 and 32 bytes, are under RT_RELOC_MIN)
  *   mempcpy_builder   +32 bytes per growth, 50 growths, mempcpy             -> linear
+ *                     (the first, from 32 bytes, is under RT_RELOC_MIN)
  *   realloc_grower    plain realloc growth +16 x 100: a realloc site, no relocation.
  * Prints its truth (reloc_truth.h). */
 #define _GNU_SOURCE
@@ -48,8 +50,9 @@ RT_SITE static void linear_builder(int steps, size_t k)
 	free(buf);
 }
 
-RT_SITE static void doubling_builder(int steps)
+RT_SITE static int doubling_builder(int steps)
 {
+	int counted = 0;
 	size_t cap = 16;
 	unsigned char *buf = malloc(cap);
 	fill(buf, cap, 2);
@@ -60,16 +63,18 @@ RT_SITE static void doubling_builder(int steps)
 		memmove(nb, buf, cap);
 		fill(nb + cap, cap, (unsigned)s);
 		free(buf);
-		rt_reloc_step("doubling_builder", cap, ncap, cap, s == 0);
+		counted += rt_reloc_step("doubling_builder", cap, ncap, cap, counted == 0);
 		buf = nb;
 		cap = ncap;
 	}
 	consume(buf, cap);
 	free(buf);
+	return counted;
 }
 
-RT_SITE static void mempcpy_builder(int steps, size_t k)
+RT_SITE static int mempcpy_builder(int steps, size_t k)
 {
+	int counted = 0;
 	size_t cap = k;
 	unsigned char *buf = malloc(cap);
 	fill(buf, cap, 3);
@@ -81,12 +86,13 @@ RT_SITE static void mempcpy_builder(int steps, size_t k)
 		LAUNDER(end);
 		fill(end, k, (unsigned)s);
 		free(buf);
-		rt_reloc_step("mempcpy_builder", cap, ncap, cap, s == 0);
+		counted += rt_reloc_step("mempcpy_builder", cap, ncap, cap, counted == 0);
 		buf = nb;
 		cap = ncap;
 	}
 	consume(buf, cap);
 	free(buf);
+	return counted;
 }
 
 RT_SITE static void realloc_grower(int steps)
@@ -122,8 +128,8 @@ int main(void)
 	rt_truth.only_listed = 1;
 	linear_builder(200, 64);
 	linear_builder(200, 64);
-	doubling_builder(16);
-	mempcpy_builder(50, 32);
+	int dsteps = doubling_builder(16);
+	int msteps = mempcpy_builder(50, 32);
 	realloc_grower(100);
 
 	rt_site("linear_builder", "relocation")->pattern = "linear";
@@ -133,9 +139,9 @@ int main(void)
 	rt_add(rt_origin("linear_builder", "relocation"), "chains", 2);
 	rt_add(rt_origin("linear_builder", "relocation"), "steps", 400);
 	rt_add(rt_origin("doubling_builder", "relocation"), "chains", 1);
-	rt_add(rt_origin("doubling_builder", "relocation"), "steps", 16);
+	rt_add(rt_origin("doubling_builder", "relocation"), "steps", (uint64_t)dsteps);
 	rt_add(rt_origin("mempcpy_builder", "relocation"), "chains", 1);
-	rt_add(rt_origin("mempcpy_builder", "relocation"), "steps", 50);
+	rt_add(rt_origin("mempcpy_builder", "relocation"), "steps", (uint64_t)msteps);
 	rt_add(rt_origin("realloc_grower", "realloc"), "chains", 1);
 	rt_add(rt_origin("realloc_grower", "realloc"), "steps", 100);
 	rt_set(rt_reloc_totals(), "max_chain_steps", 200);

@@ -1,12 +1,14 @@
 // reloc_cxx: std::vector and std::string growth (operator new + copy + operator delete,
 // never realloc). Each grows in its own never-inlined function, which must be the site:
 //   fill_vector()   std::vector<int>, push_back of 2^20 elements: capacities 1, 2, 4 ...
-//                   2^20 -> 20 relocations, 4 * (2^20 - 1) = 4,194,300 bytes copied,
+//                   2^20 -> 20 moves; those from a block of at least RT_RELOC_MIN (64)
+//                   bytes are relocations: 16, 4 * (2^20 - 16) = 4,194,240 bytes copied,
 //                   one chain, geometric
 //   build_string()  std::string, += of a 7-byte piece 20,000 times: relocations when the
 //                   capacity changes while the string already lives on the heap (the first
 //                   move, out of the small-string buffer inside the object, copies from no
-//                   block); bytes copied = size() before each such append
+//                   block) in a block of at least RT_RELOC_MIN bytes; bytes copied = size()
+//                   before each such append
 // The program computes its truth from capacity() before and after each call and prints it
 // (reloc_truth.h).
 #include "reloc_truth.h"
@@ -25,9 +27,9 @@ RT_SITE void fill_vector()
 		size_t cap = v.capacity(), size = v.size();
 		v.push_back(i);
 		if (v.capacity() != cap && cap > 0) {
-			rt_reloc_step("fill_vector()", cap * sizeof(int), v.capacity() * sizeof(int),
-			              size * sizeof(int), first);
-			first = 0;
+			if (rt_reloc_step("fill_vector()", cap * sizeof(int), v.capacity() * sizeof(int),
+			                  size * sizeof(int), first))
+				first = 0;
 		}
 	}
 	s->pattern = "geometric";
@@ -45,8 +47,8 @@ RT_SITE void build_string()
 		str += "abcdefg";
 		if (str.capacity() != cap && cap > sso) {
 			// the heap block holds capacity() + 1 bytes (the terminator)
-			rt_reloc_step("build_string()", cap + 1, str.capacity() + 1, size, first);
-			first = 0;
+			if (rt_reloc_step("build_string()", cap + 1, str.capacity() + 1, size, first))
+				first = 0;
 		}
 	}
 	s->pattern = "geometric";

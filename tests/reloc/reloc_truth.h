@@ -134,9 +134,18 @@ RT_INLINE void rt_reloc_range(const char *key, uint64_t lo, uint64_t hi)
 
 /* One relocation step (old size -> new size, `copied` bytes copied from the old block) at
  * function fn; `first` if it begins a chain. Also counts into the relocation totals. */
-RT_INLINE void rt_reloc_step(const char *fn, uint64_t oldsize, uint64_t newsize, uint64_t copied,
-                             int first)
+/* growprof follows a relocation only from an old block of at least this many bytes
+ * (GP_RELOC_MIN): copying fewer costs less than following them. */
+#define RT_RELOC_MIN 64
+
+/* A relocation step of `fn` from oldsize to newsize bytes, `copied` of them copied; `first`
+ * if it is the first step of its chain that counts. @return 1 if it counts (old block of
+ * at least RT_RELOC_MIN bytes), else 0 (nothing is added). */
+RT_INLINE int rt_reloc_step(const char *fn, uint64_t oldsize, uint64_t newsize, uint64_t copied,
+                            int first)
 {
+	if (oldsize < RT_RELOC_MIN)
+		return 0;
 	struct rt_entry *s = rt_site(fn, "relocation");
 	struct rt_entry *t = rt_reloc_totals();
 	rt_add(s, "steps", 1);
@@ -153,6 +162,7 @@ RT_INLINE void rt_reloc_step(const char *fn, uint64_t oldsize, uint64_t newsize,
 		rt_add(s, "chains", 1);
 		rt_add(t, "chains", 1);
 	}
+	return 1;
 }
 
 RT_INLINE void rt_json_entry(FILE *out, const struct rt_entry *e, int with_names)
