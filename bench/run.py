@@ -13,8 +13,9 @@ and measures each run as the CPU time (user + sys) of every process and thread o
 wait4() of the child and of every orphan it leaves behind (bench/runstat.c, a small child
 subreaper, so heaptrack's interpreter, which outlives the launcher script, is counted too),
 its wall time, its peak RSS (ru_maxrss) and the bytes of the traces it wrote. Then it times
-`growprof report` on each growprof trace. It prints medians and ratios; it asserts nothing
-about time. It checks that every growprof run printed exactly what the plain run printed.
+`growprof report` on each growprof trace (CPU, wall, peak RSS, and the events it read). It
+prints medians and ratios; it asserts nothing about time. It checks that every growprof run
+printed exactly what the plain run printed.
 
 Stdlib only. See bench/README.md.
 """
@@ -56,7 +57,8 @@ RUNSTAT = None  # the measuring helper, bench/runstat.c, built by main()
 
 
 class Result:
-    __slots__ = ("cpu", "user", "sys", "wall", "maxrss", "rc", "stdout", "stderr", "procs")
+    __slots__ = ("cpu", "user", "sys", "wall", "maxrss", "rc", "stdout", "stderr", "procs",
+                 "events")
 
     def as_dict(self):
         return {k: getattr(self, k) for k in self.__slots__ if k not in ("stdout", "stderr")}
@@ -98,6 +100,7 @@ def run_measured(argv, env, cwd, out_path, err_path, timeout, child_env=None):
     r.maxrss = int(maxrss) * 1024
     r.rc = int(rc) if p.returncode == 0 else 125
     r.procs = int(procs)
+    r.events = None
     with open(out_path, "rb") as f:
         r.stdout = f.read()
     with open(err_path, "rb") as f:
@@ -215,6 +218,17 @@ def base_env():
     return env
 
 
+def report_events(path):
+    """allocs + frees + steps, from the first totals line of a `growprof report`."""
+    try:
+        with open(path, errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    m = re.search(r"allocs ([\d,]+), frees ([\d,]+), steps ([\d,]+)", head)
+    return sum(int(g.replace(",", "")) for g in m.groups()) if m else None
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -289,8 +303,10 @@ def bench_workload(name, kind, argv, extra, args, so, viewer, heaptrack, work):
                                       os.path.join(ro, "stdout"), os.path.join(ro, "stderr"),
                                       args.timeout)
                     reports.append(rr)
+                    rr.events = report_events(os.path.join(ro, "stdout"))
                     log(f"[{name}] run {i + 1}/{args.runs} report    cpu {rr.cpu:7.2f}s "
-                        f"wall {rr.wall:7.2f}s" + (f" rc={rr.rc}" if rr.rc else ""))
+                        f"wall {rr.wall:7.2f}s rss {rr.maxrss / MIB:7.1f} MiB"
+                        + (f" rc={rr.rc}" if rr.rc else ""))
                     if rr.rc != 0:
                         notes.append(f"growprof report (run {i + 1}) exited {rr.rc}: "
                                      + rr.stderr[-300:].decode(errors="replace").strip())
@@ -331,6 +347,8 @@ def bench_workload(name, kind, argv, extra, args, so, viewer, heaptrack, work):
         "trace_heaptrack": median(traces["heaptrack"]) if heaptrack else None,
         "report_cpu": median([r.cpu for r in reports]),
         "report_wall": median([r.wall for r in reports]),
+        "report_rss": median([r.maxrss for r in reports]),
+        "report_events": median([r.events for r in reports if r.events is not None]),
         "cpu_target": CPU_TARGET[kind],
         "notes": notes,
         "raw": {m: [r.as_dict() for r in rs] for m, rs in res.items()},
@@ -420,9 +438,11 @@ def render(rows, meta):
             miss(r["report_cpu"], r["cpu_growprof"]),
             fx(r["report_wall"], 2, " s"), fx(r["wall_growprof"], 2, " s"),
             miss(r["report_wall"], r["wall_growprof"]),
+            human(r["report_rss"]),
+            f"{r['report_events']:,}" if r["report_events"] is not None else "-",
         ])
     s.append(table(["workload", "report CPU", "profiled run CPU", "verdict", "report wall",
-                    "profiled run wall", "verdict"], rep_rows))
+                    "profiled run wall", "verdict", "report RSS", "events read"], rep_rows))
     s.append("")
     notes = [(r["workload"], n) for r in rows for n in r["notes"]] + \
             [(None, n) for n in meta["notes"]]
