@@ -348,7 +348,7 @@ def bench_workload(name, kind, argv, extra, args, so, viewer, heaptrack, work):
         "report_cpu": median([r.cpu for r in reports]),
         "report_wall": median([r.wall for r in reports]),
         "report_rss": median([r.maxrss for r in reports]),
-        "report_events": median([r.events for r in reports if r.events is not None]),
+        "report_events": median([r.events for r in reports]),
         "cpu_target": CPU_TARGET[kind],
         "notes": notes,
         "raw": {m: [r.as_dict() for r in rs] for m, rs in res.items()},

@@ -22,6 +22,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import gptest  # noqa: E402
+from gptest import base_env, show  # noqa: E402
+
 N = 100000
 SLACK = 3 * 1024 * 1024
 LIVE_COST = 1024
@@ -29,25 +33,26 @@ LIVE_COST = 1024
 
 def record(args, tmp, tag, argv):
     trace = os.path.join(tmp, f"{tag}.zst")
-    env = dict(os.environ, LD_PRELOAD=args.preload, GROWPROF_OUTPUT=trace)
-    p = subprocess.run([args.target] + argv, env=env, capture_output=True, text=True,
-                       timeout=120)
+    env = dict(base_env(), LD_PRELOAD=args.preload, GROWPROF_OUTPUT=trace)
+    p = gptest.run([args.target] + argv, env, tmp, tag, 120)
     if p.returncode != 0 or not os.path.exists(trace):
-        sys.exit(f"{tag}: the target exited {p.returncode} ({p.stderr.strip()[-200:]}) "
-                 "or wrote no trace")
+        raise gptest.Failure(f"{tag}: the target exited {p.returncode} "
+                             f"({show(p.stderr, 300)}) or wrote no trace")
     return trace
 
 
 def report(args, trace):
     """@return (the JSON report, the report's peak RSS in bytes)."""
     with tempfile.TemporaryFile() as out:
+        # wait4: the peak RSS of this child alone
         p = subprocess.Popen([args.growprof, "report", "--format", "json", trace],
-                             stdout=out, stderr=subprocess.PIPE)
+                             env=base_env(), stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.PIPE)
         err = p.stderr.read()
         _, status, ru = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        if p.returncode != 0:
-            sys.exit(f"growprof report {trace} exited {p.returncode}: {err.decode()[-300:]}")
+        rc = os.waitstatus_to_exitcode(status)
+        if rc != 0:
+            raise gptest.Failure(f"growprof report {trace} exited {rc}: {show(err, 300)}")
         out.seek(0)
         return json.load(out), ru.ru_maxrss * 1024
 
@@ -65,21 +70,33 @@ def check_sites(rep, chains, tag, errors):
                           f"expected {want}")
 
 
+def measure(args, errors):
+    """@return the report's peak RSS of each run, by tag."""
+    rss = {}
+    with tempfile.TemporaryDirectory(prefix="gp-repmem.") as tmp:
+        runs = {"small": [str(N)], "big": [str(10 * N)], "live": [str(10 * N), str(N)]}
+        for tag, argv in runs.items():
+            rep, rss[tag] = report(args, record(args, tmp, tag, argv))
+            check_sites(rep, int(argv[0]), tag, errors)
+            print(f"{tag:5}: {argv[0]:>7} chains, {argv[1] if len(argv) > 1 else 0:>6} "
+                  f"live: report peak RSS {rss[tag] / 1048576:.1f} MiB")
+    return rss
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preload", required=True)
     ap.add_argument("--growprof", required=True)
     ap.add_argument("--target", required=True)
     args = ap.parse_args()
+    for k in ("preload", "growprof", "target"):  # the runs are in a scratch directory
+        setattr(args, k, os.path.abspath(getattr(args, k)))
     errors = []
-    with tempfile.TemporaryDirectory(prefix="gp-repmem.") as tmp:
-        runs = {"small": [str(N)], "big": [str(10 * N)], "live": [str(10 * N), str(N)]}
-        rss = {}
-        for tag, argv in runs.items():
-            rep, rss[tag] = report(args, record(args, tmp, tag, argv))
-            check_sites(rep, int(argv[0]), tag, errors)
-            print(f"{tag:5}: {argv[0]:>7} chains, {argv[1] if len(argv) > 1 else 0:>6} "
-                  f"live: report peak RSS {rss[tag] / 1048576:.1f} MiB")
+    try:
+        rss = measure(args, errors)
+    except gptest.Failure as e:
+        print("FAIL:", e)
+        return 1
     if rss["big"] - rss["small"] >= SLACK:
         errors.append(f"10x the events took the report {(rss['big'] - rss['small']) / 1048576:.1f}"
                       f" MiB more (limit {SLACK / 1048576:.0f} MiB): memory follows events")
