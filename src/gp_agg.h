@@ -43,6 +43,40 @@ struct gp_series {
 	uint64_t bytes_copied; /* of the whole chain */
 };
 
+/*
+ * The growth patterns of SPEC "pattern", decided per chain by how its increments scale with
+ * its size: additive (the bytes added per grow do not grow with the size: +16, +1..20,
+ * +8/+16) is linear, multiplicative (a roughly constant factor > 1) is geometric, fewer than
+ * GP_SHAPE_MIN_GROWS grows cannot tell, and mixed is neither (then `what` says what it saw).
+ */
+enum gp_pattern { GP_PATTERN_MIXED = 0, GP_PATTERN_LINEAR, GP_PATTERN_GEOMETRIC,
+	          GP_PATTERN_FEW, GP_PATTERN_N };
+#define GP_SHAPE_MIN_GROWS 3
+
+/* The shape of one chain. */
+struct gp_shape {
+	enum gp_pattern pattern;
+	uint32_t grows;      /* grows with a known old size > 0 */
+	double delta;        /* median increment, bytes */
+	double factor;       /* median growth factor */
+	char what[160];      /* mixed: what it saw, e.g. "x2 up to 4 KiB, then +4 KiB" */
+};
+
+/*
+ * Classify the grows of a sequence of sizes (a chain's sizes in step order; shrinks and
+ * equal sizes are skipped). @return the pattern, with the details in *out (may be NULL).
+ */
+enum gp_pattern gp_shape_classify(const uint64_t *sizes, size_t n, struct gp_shape *out);
+
+/* A site's chains by pattern (weighted by bytes copied: SPEC), and the heaviest one's
+ * details for each pattern. */
+struct gp_shapes {
+	uint64_t copied[GP_PATTERN_N], chains[GP_PATTERN_N];
+	struct gp_shape top[GP_PATTERN_N]; /* of the chain that copied most, per pattern */
+	uint64_t top_copied[GP_PATTERN_N];
+	int have_top[GP_PATTERN_N];
+};
+
 /* Statistics of one site, or of one chain origin. */
 struct gp_stats {
 	uint64_t steps, grows, shrinks, moves, in_place, remaps, bytes_copied;
@@ -53,6 +87,7 @@ struct gp_stats {
 	struct gp_samples deltas;  /* n - old size of each grow */
 	int used;            /* set once anything was counted here */
 	struct gp_series worst; /* the chain that copied most here (for charts) */
+	struct gp_shapes shapes; /* its chains' patterns */
 };
 
 /* One distinct stack of one trace with what was counted at it (for flame graphs). */
@@ -62,6 +97,10 @@ struct gp_stack {
 	uint32_t site;
 	int kind;                /* GP_KIND_* of its steps */
 	uint64_t steps, moves, remaps, bytes_copied;
+	/* As the origin of chains (of kind okind): how many, their steps and bytes copied (to
+	 * show an origin's heaviest stack). */
+	int okind;
+	uint64_t ochains, osteps, obytes_copied;
 };
 
 enum gp_kind { GP_KIND_REALLOC = 0, GP_KIND_RELOCATION = 1 };
@@ -154,10 +193,10 @@ double gp_stats_amplification(const struct gp_stats *s);
 /* Median of a sample, 0 if empty. */
 double gp_samples_median(const struct gp_samples *s);
 
-enum gp_pattern { GP_PATTERN_MIXED = 0, GP_PATTERN_LINEAR, GP_PATTERN_GEOMETRIC };
-/* Classify the grows of `s`: linear (near-constant increments), geometric (near-constant
- * factor > 1) or mixed. */
+/* The pattern of a site or origin: that of its chains weighted by bytes copied (by chains
+ * where nothing was copied). */
 enum gp_pattern gp_stats_pattern(const struct gp_stats *s);
+/* "linear", "geometric", "mixed", "few" (fewer than GP_SHAPE_MIN_GROWS grows). */
 const char *gp_pattern_name(enum gp_pattern p);
 
 #endif
