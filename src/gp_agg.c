@@ -108,18 +108,38 @@ static const char *phase(char *buf, size_t cap, int geometric, double factor, do
 
 enum gp_pattern gp_shape_classify(const uint64_t *sizes, size_t n, struct gp_shape *out)
 {
+	uint64_t (*pairs)[2] = malloc((n ? n : 1) * sizeof *pairs);
+	if (!pairs) {
+		if (out) {
+			memset(out, 0, sizeof *out);
+			snprintf(out->what, sizeof out->what, "out of memory");
+		}
+		return GP_PATTERN_MIXED;
+	}
+	for (size_t i = 0; i + 1 < n; i++) {
+		pairs[i][0] = sizes[i];
+		pairs[i][1] = sizes[i + 1];
+	}
+	enum gp_pattern p = gp_shape_classify_pairs((const uint64_t (*)[2])pairs, n ? n - 1 : 0, out);
+	free(pairs);
+	return p;
+}
+
+enum gp_pattern gp_shape_classify_pairs(const uint64_t (*pairs)[2], size_t n,
+                                        struct gp_shape *out)
+{
 	struct gp_shape sh;
 	memset(&sh, 0, sizeof sh);
-	for (size_t i = 0; i + 1 < n; i++)
-		if (sizes[i + 1] > sizes[i] && sizes[i] > 0)
+	for (size_t i = 0; i < n; i++)
+		if (pairs[i][1] > pairs[i][0] && pairs[i][0] > 0)
 			sh.grows++;
 	size_t g = sh.grows;
 	if (g < GP_SHAPE_MIN_GROWS) {
 		/* Too few grows to say how increments scale; still keep what they were. */
-		for (size_t i = 0; i + 1 < n; i++)
-			if (sizes[i + 1] > sizes[i] && sizes[i] > 0) {
-				sh.delta = (double)(sizes[i + 1] - sizes[i]);
-				sh.factor = (double)sizes[i + 1] / (double)sizes[i];
+		for (size_t i = 0; i < n; i++)
+			if (pairs[i][1] > pairs[i][0] && pairs[i][0] > 0) {
+				sh.delta = (double)(pairs[i][1] - pairs[i][0]);
+				sh.factor = (double)pairs[i][1] / (double)pairs[i][0];
 			}
 		sh.pattern = GP_PATTERN_FEW;
 		if (out)
@@ -141,9 +161,9 @@ enum gp_pattern gp_shape_classify(const uint64_t *sizes, size_t n, struct gp_sha
 	                         tmp + g + 3 * (g + 1), tmp + g + 4 * (g + 1),
 	                         tmp + g + 5 * (g + 1) };
 	size_t k = 0;
-	for (size_t i = 0; i + 1 < n; i++)
-		if (sizes[i + 1] > sizes[i] && sizes[i] > 0) {
-			double o = (double)sizes[i], nw = (double)sizes[i + 1];
+	for (size_t i = 0; i < n; i++)
+		if (pairs[i][1] > pairs[i][0] && pairs[i][0] > 0) {
+			double o = (double)pairs[i][0], nw = (double)pairs[i][1];
 			d[k] = nw - o;
 			f[k] = nw / o;
 			x[k] = log(o);
@@ -235,10 +255,22 @@ enum gp_pattern gp_shape_classify(const uint64_t *sizes, size_t n, struct gp_sha
 	return sh.pattern;
 }
 
-/* Count a finished chain's shape at a site or origin. */
-static void shapes_add(struct gp_shapes *s, const struct gp_shape *sh, uint64_t copied)
+/* Count a finished chain's shape at a site or origin; `pairs` are its grows there. */
+static void shapes_add(struct gp_shapes *s, const struct gp_shape *sh, uint64_t copied,
+                       const uint64_t (*pairs)[2], size_t npairs)
 {
 	enum gp_pattern p = sh->pattern;
+	if (p == GP_PATTERN_FEW && s->npool < GP_POOL_MAX) {
+		uint32_t before = s->npool;
+		for (size_t i = 0; i < npairs && s->npool < GP_POOL_MAX; i++)
+			if (pairs[i][1] > pairs[i][0] && pairs[i][0] > 0) {
+				s->pool[s->npool][0] = pairs[i][0];
+				s->pool[s->npool][1] = pairs[i][1];
+				s->npool++;
+			}
+		if (s->npool != before)
+			gp_shape_classify_pairs((const uint64_t (*)[2])s->pool, s->npool, &s->pooled);
+	}
 	s->copied[p] += copied;
 	s->chains[p]++;
 	if (!s->have_top[p] || copied > s->top_copied[p]) {
@@ -260,6 +292,9 @@ enum gp_pattern gp_stats_pattern(const struct gp_stats *s)
 		if (w[p] > w[best] || (w[p] == w[best] && w[p] && p != (int)best &&
 		                       sh->chains[p] > sh->chains[best]))
 			best = (enum gp_pattern)p;
+	if (best == GP_PATTERN_FEW && sh->chains[GP_PATTERN_FEW] > 1 &&
+	    (sh->pooled.pattern == GP_PATTERN_LINEAR || sh->pooled.pattern == GP_PATTERN_GEOMETRIC))
+		return sh->pooled.pattern;
 	return best;
 }
 
@@ -283,6 +318,7 @@ double gp_stats_amplification(const struct gp_stats *s)
 struct stack_ent {
 	uint64_t id;
 	uint32_t site;    /* may carry GP_SITE_WEAK */
+	uint32_t rsite;   /* the same for relocation steps */
 	size_t idx; /* in a->stacks */
 	UT_hash_handle hh;
 };
@@ -391,14 +427,15 @@ static uint32_t unknown_site(struct trace_state *t)
 	return t->unknown_site;
 }
 
-static uint32_t site_of_stack(struct trace_state *t, uint64_t id, struct gp_stack **st)
+static uint32_t site_of_stack(struct trace_state *t, uint64_t id, struct gp_stack **st,
+                              int reloc)
 {
 	struct stack_ent *s = NULL;
 	if (id)
 		HASH_FIND(hh, t->stacks, &id, sizeof id, s);
 	if (st)
 		*st = s ? &t->a->stacks[s->idx] : NULL;
-	return s ? s->site : unknown_site(t) | GP_SITE_WEAK;
+	return s ? (reloc ? s->rsite : s->site) : unknown_site(t) | GP_SITE_WEAK;
 }
 
 static void series_add(struct gp_series *s, uint64_t size, uint32_t flags, uint32_t step)
@@ -409,7 +446,7 @@ static void series_add(struct gp_series *s, uint64_t size, uint32_t flags, uint3
 	 * so a chart still shows that they happened. */
 	if (step % s->stride) {
 		if (s->n)
-			s->pts[s->n - 1].flags |= flags;
+			s->pts[s->n - 1].flags |= flags & GP_POINT_FLAGS;
 		return;
 	}
 	if (s->n == GP_SERIES_MAX) { /* full: keep every other point, sample half as often */
@@ -417,13 +454,13 @@ static void series_add(struct gp_series *s, uint64_t size, uint32_t flags, uint3
 		for (uint32_t i = 0; i < s->n; i += 2) {
 			s->pts[k] = s->pts[i];
 			if (i + 1 < s->n)
-				s->pts[k].flags |= s->pts[i + 1].flags;
+				s->pts[k].flags |= s->pts[i + 1].flags & GP_POINT_FLAGS;
 			k++;
 		}
 		s->n = k;
 		s->stride *= 2;
 		if (step % s->stride) {
-			s->pts[s->n - 1].flags |= flags;
+			s->pts[s->n - 1].flags |= flags & GP_POINT_FLAGS;
 			return;
 		}
 	}
@@ -506,6 +543,26 @@ static void keep_worst(struct gp_stats *st, const struct chain_ent *c)
 	st->worst.bytes_copied = c->copied;
 }
 
+/* The shape of chain c's grows at its site number `site`, or at all (UINT32_MAX); the
+ * grows in pairs (GP_SERIES_MAX of them). @return how many. */
+static size_t chain_shape(const struct chain_ent *c, uint32_t site, struct gp_shape *out,
+                          uint64_t (*pairs)[2])
+{
+	size_t n = 0;
+	for (uint32_t i = 1; i < c->series.n; i++)
+		if (site == UINT32_MAX || c->series.pts[i].flags >> GP_POINT_SITE_SHIFT == site) {
+			pairs[n][0] = c->series.pts[i - 1].size;
+			pairs[n][1] = c->series.pts[i].size;
+			n++;
+		}
+	gp_shape_classify_pairs((const uint64_t (*)[2])pairs, n, out);
+	if (c->series.stride > 1) { /* decimated: a point stands for `stride` steps */
+		out->delta /= c->series.stride;
+		out->factor = pow(out->factor, 1.0 / c->series.stride);
+	}
+	return n;
+}
+
 static void chain_finish(struct trace_state *t, struct chain_ent *c)
 {
 	struct gp_agg *a = t->a;
@@ -516,12 +573,13 @@ static void chain_finish(struct trace_state *t, struct chain_ent *c)
 		tt->chains++;
 		if (c->steps > tt->max_chain_steps)
 			tt->max_chain_steps = c->steps;
-		/* The chain's pattern, from the sizes it went through (SPEC: decided per chain). */
-		uint64_t one[GP_SERIES_MAX];
-		for (uint32_t i = 0; i < c->series.n; i++)
-			one[i] = c->series.pts[i].size;
+		/* The chain's pattern, from the sizes it went through (SPEC: decided per chain);
+		 * at each of its sites from the grows made there (a block grown +24 by one
+		 * function and doubled by another is linear at the first, geometric at the
+		 * second). */
 		struct gp_shape shape;
-		gp_shape_classify(one, c->series.n, &shape);
+		static uint64_t all[GP_SERIES_MAX][2], here_pairs[GP_SERIES_MAX][2];
+		size_t nall = chain_shape(c, UINT32_MAX, &shape, all);
 		if (c->ostack) {
 			struct gp_stack *os = &a->stacks[c->ostack - 1];
 			os->okind = c->kind;
@@ -531,7 +589,14 @@ static void chain_finish(struct trace_state *t, struct chain_ent *c)
 		}
 		for (uint32_t i = 0; i < c->nsites; i++) {
 			struct gp_stats *s = &sites[c->sites[i]];
-			shapes_add(&s->shapes, &shape, c->copied);
+			struct gp_shape here;
+			size_t nhere = 0;
+			if (c->nsites > 1)
+				nhere = chain_shape(c, i, &here, here_pairs);
+			if (c->nsites > 1)
+				shapes_add(&s->shapes, &here, c->copied, (const uint64_t (*)[2])here_pairs, nhere);
+			else
+				shapes_add(&s->shapes, &shape, c->copied, (const uint64_t (*)[2])all, nall);
 			s->chains++;
 			s->peak_bytes += c->peak;
 			if (c->peak > s->peak_max)
@@ -539,7 +604,7 @@ static void chain_finish(struct trace_state *t, struct chain_ent *c)
 			keep_worst(s, c);
 		}
 		struct gp_stats *o = &origins[c->origin];
-		shapes_add(&o->shapes, &shape, c->copied);
+		shapes_add(&o->shapes, &shape, c->copied, (const uint64_t (*)[2])all, nall);
 		o->chains++;
 		o->used = 1;
 		o->peak_bytes += c->peak;
@@ -797,9 +862,11 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 		memcpy(copy, t->frames, n * sizeof *copy);
 	s->id = id;
 	s->site = a->site_fn(a->site_ctx, t->frames, (unsigned)n);
+	s->rsite = a->reloc_site_fn ? a->reloc_site_fn(a->site_ctx, t->frames, (unsigned)n) : s->site;
 	s->idx = a->nstacks++;
 	a->stacks[s->idx] = (struct gp_stack){ .frames = copy, .n = (unsigned)n,
-	                                       .site = s->site & ~GP_SITE_WEAK };
+	                                       .site = s->site & ~GP_SITE_WEAK,
+	                                       .rsite = s->rsite & ~GP_SITE_WEAK };
 	HASH_ADD(hh, t->stacks, id, sizeof s->id, s);
 	return 0;
 }
@@ -823,7 +890,7 @@ static int on_chain(struct trace_state *t, struct gp_cursor *c)
 	if (e)
 		return -1;
 	struct gp_stack *ost;
-	uint32_t site = site_of_stack(t, origin, &ost);
+	uint32_t site = site_of_stack(t, origin, &ost, 0);
 	int weak = !!(site & GP_SITE_WEAK);
 	site &= ~GP_SITE_WEAK;
 	if (ensure_site(t->a, site))
@@ -870,7 +937,7 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 	if (!have_copied)
 		copied = old < new ? old : new;
 	struct gp_stack *st;
-	uint32_t site = site_of_stack(t, stack, &st);
+	uint32_t site = site_of_stack(t, stack, &st, ch->kind == GP_KIND_RELOCATION);
 	int weak = !!(site & GP_SITE_WEAK);
 	site &= ~GP_SITE_WEAK;
 	if (ensure_site(a, site))
@@ -910,8 +977,13 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 		ch->peak = new;
 	if (old > ch->peak)
 		ch->peak = old;
-	series_add(&ch->series, new, (uint32_t)flags, (uint32_t)ch->steps);
-	return chain_add_site(ch, site) ? -2 : 0;
+	if (chain_add_site(ch, site))
+		return -2;
+	uint32_t si = 0;
+	while (si + 1 < ch->nsites && ch->sites[si] != site)
+		si++;
+	series_add(&ch->series, new, (uint32_t)flags | si << GP_POINT_SITE_SHIFT, (uint32_t)ch->steps);
+	return 0;
 }
 
 static int on_chain_end(struct trace_state *t, struct gp_cursor *c)

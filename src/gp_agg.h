@@ -34,9 +34,12 @@ struct gp_samples {
 #define GP_SERIES_MAX 1024
 struct gp_point {
 	uint64_t size;  /* the block's size after the step (the first point: before any step) */
-	uint32_t flags; /* GP_STEP_* of that step */
+	uint32_t flags; /* GP_STEP_* of that step (GP_POINT_FLAGS), and above GP_POINT_SITE_SHIFT
+	                 * the index of its site among the chain's sites */
 	uint32_t step;  /* its index in the chain, 0 for the starting size */
 };
+#define GP_POINT_FLAGS 0xffffu
+#define GP_POINT_SITE_SHIFT 16
 struct gp_series {
 	struct gp_point *pts;
 	uint32_t n, stride;
@@ -67,14 +70,23 @@ struct gp_shape {
  * equal sizes are skipped). @return the pattern, with the details in *out (may be NULL).
  */
 enum gp_pattern gp_shape_classify(const uint64_t *sizes, size_t n, struct gp_shape *out);
+/* The same for `n` grows given as (old size, new size) pairs (not grows are skipped). */
+enum gp_pattern gp_shape_classify_pairs(const uint64_t (*pairs)[2], size_t n,
+                                        struct gp_shape *out);
 
 /* A site's chains by pattern (weighted by bytes copied: SPEC), and the heaviest one's
  * details for each pattern. */
+#define GP_POOL_MAX 12
 struct gp_shapes {
 	uint64_t copied[GP_PATTERN_N], chains[GP_PATTERN_N];
 	struct gp_shape top[GP_PATTERN_N]; /* of the chain that copied most, per pattern */
 	uint64_t top_copied[GP_PATTERN_N];
 	int have_top[GP_PATTERN_N];
+	/* The first grows of chains with too few to tell, pooled: 20,000 chains that each
+	 * double twice are geometric together. `pooled` is their shape (FEW until it tells). */
+	uint64_t pool[GP_POOL_MAX][2];
+	uint32_t npool;
+	struct gp_shape pooled;
 };
 
 /* Statistics of one site, or of one chain origin. */
@@ -95,6 +107,7 @@ struct gp_stack {
 	struct gp_frame *frames; /* innermost first; frames[i].mod stays valid with the agg */
 	unsigned n;
 	uint32_t site;
+	uint32_t rsite;          /* the site of relocation steps at it (reloc_site_fn) */
 	int kind;                /* GP_KIND_* of its steps */
 	uint64_t steps, moves, remaps, bytes_copied;
 	/* As the origin of chains (of kind okind): how many, their steps and bytes copied (to
@@ -161,6 +174,9 @@ struct gp_agg {
 	struct gp_trace_info *traces;
 	size_t ntraces;
 	gp_site_fn site_fn;
+	/* The site of a relocation step's stack (may be NULL: site_fn): such a stack may have
+	 * been taken where the old block was freed, so free paths are passed over too. */
+	gp_site_fn reloc_site_fn;
 	void *site_ctx;
 	/* The modules of the trace being read, then of all traces (kept for symbolizing). */
 	struct gp_module **modules;
@@ -194,7 +210,8 @@ double gp_stats_amplification(const struct gp_stats *s);
 double gp_samples_median(const struct gp_samples *s);
 
 /* The pattern of a site or origin: that of its chains weighted by bytes copied (by chains
- * where nothing was copied). */
+ * where nothing was copied); where chains have too few grows each, that of their grows
+ * pooled if it tells (then shapes.pooled holds its details). */
 enum gp_pattern gp_stats_pattern(const struct gp_stats *s);
 /* "linear", "geometric", "mixed", "few" (fewer than GP_SHAPE_MIN_GROWS grows). */
 const char *gp_pattern_name(enum gp_pattern p);

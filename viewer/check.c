@@ -795,6 +795,24 @@ static struct measure row_measure(const struct gp_row *r)
 	return m;
 }
 
+/* Where a row's site is: the first frame of its heaviest stack (what report shows). */
+static const struct gp_vframe *row_where(const struct gp_row *r)
+{
+	return r->nstack ? &r->stack[0] : &r->site->where;
+}
+
+/* A row's label as the report prints it: "[relocation] " for relocation sites. */
+static const char *row_label(char *buf, size_t cap, const struct gp_row *r)
+{
+	size_t o = 0;
+	if (r->kind == GP_KIND_RELOCATION && cap > 14) {
+		memcpy(buf, "[relocation] ", 13);
+		o = 13;
+	}
+	gp_gate_label(buf + o, cap - o, row_where(r));
+	return buf;
+}
+
 /* "copied 13.9 MiB (14,565,164 bytes), 1,211 moves / 16,912 steps, amplification 13.88x" */
 static const char *numbers_str(char *buf, size_t cap, const struct measure *m)
 {
@@ -811,18 +829,17 @@ static void print_site_detail(FILE *out, const struct gp_row *r, const char *ind
 	char buf[4096], a[32], b[32];
 	struct measure m = row_measure(r);
 	fprintf(out, "%s%s\n", indent, numbers_str(buf, sizeof buf, &m));
-	fprintf(out, "%s%s chain%s, peak %s, %s growth\n", indent,
+	fprintf(out, "%s%s chain%s, largest block %s, %s\n", indent,
 	        gp_fmt_count(a, sizeof a, r->st->chains), r->st->chains == 1 ? "" : "s",
-	        gp_fmt_bytes(b, sizeof b, (double)r->st->peak_max), gp_pattern_name(r->pattern));
-	const struct gp_vframe *w = &r->site->where;
+	        gp_fmt_bytes(b, sizeof b, (double)r->st->peak_max), r->pattern_text);
+	const struct gp_vframe *w = row_where(r);
 	if (w->file)
 		fprintf(out, "%sat %s:%d", indent, gp_gate_normpath(buf, sizeof buf, w->file), w->line);
 	else
 		fprintf(out, "%sat %s+0x%llx", indent, w->module ? w->module : "an unknown module",
 		        (unsigned long long)w->addr);
-	for (unsigned i = 1; i < r->site->nstack && i < 3; i++)
-		fprintf(out, ", called from %s", r->site->stack[i].function ?
-		        r->site->stack[i].function : "??");
+	for (unsigned i = 1; i < r->nstack && i < 3; i++)
+		fprintf(out, ", called from %s", r->stack[i].function ? r->stack[i].function : "??");
 	fprintf(out, "\n%sadvice: %s\n", indent, r->advice);
 }
 
@@ -945,7 +962,7 @@ static void check_print(struct check *c, FILE *out)
 		if (!it->over)
 			continue;
 		if (it->row) {
-			fprintf(out, "%s: %s\n", gp_gate_label(label, sizeof label, &it->row->site->where),
+			fprintf(out, "%s: %s\n", row_label(label, sizeof label, it->row),
 			        it->msg);
 			print_site_detail(out, it->row, "    ");
 			continue;
@@ -960,7 +977,7 @@ static void check_print(struct check *c, FILE *out)
 			fprintf(out, "    largest contributors:\n");
 		for (size_t k = 0; k < c->ncontrib; k++) {
 			fprintf(out, "    %zu. %s\n", k + 1,
-			        gp_gate_label(label, sizeof label, &c->contrib[k].site->where));
+			        row_label(label, sizeof label, &c->contrib[k]));
 			print_site_detail(out, &c->contrib[k], "       ");
 		}
 	}
@@ -976,7 +993,7 @@ static void check_print(struct check *c, FILE *out)
 			break;
 		}
 		fprintf(out, "    %s by line %d: copied %s, %s moves, amplification %.2fx\n",
-		        gp_gate_label(label, sizeof label, &c->rows[i].site->where),
+		        row_label(label, sizeof label, &c->rows[i]),
 		        c->decided[i]->lineno, gp_fmt_bytes(a, sizeof a,
 		        (double)c->rows[i].st->bytes_copied), gp_fmt_count(b, sizeof b,
 		        c->rows[i].st->moves), c->rows[i].amplification);

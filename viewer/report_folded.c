@@ -81,18 +81,16 @@ struct gp_lframe *gp_stack_frames(struct gp_view *v, const struct gp_stack *s, s
 			all[k++] = (struct gp_lframe){ syms[j].function, syms[j].file, syms[j].line, f, j };
 	}
 
-	/* Start at the site: the logical frame the resolver chose for this stack. */
-	const struct gp_site *site = s->site < v->nsites ? v->sites[s->site] : NULL;
+	/* Start at the site: the logical frame the resolver chose for this stack (view.c chooses,
+	 * for every output). */
+	unsigned fi;
+	int si;
+	gp_view_site_frame(v, s->frames, s->n, s->kind, &fi, &si);
 	size_t start = k;
-	if (site && site->nstack)
-		for (size_t i = 0; i < k && start == k; i++) {
-			const struct gp_frame *f = all[i].phys;
-			if (f->addr == site->where.addr &&
-			    same_str(f->mod ? f->mod->path : NULL, site->where.module) &&
-			    same_str(all[i].function, site->where.function))
-				start = i;
-		}
-	if (start == k) /* not found (cannot happen): skip the C library at least */
+	for (size_t i = 0; i < k && start == k; i++)
+		if (all[i].phys == &s->frames[fi < s->n ? fi : 0] && all[i].level == si)
+			start = i;
+	if (start == k) /* no frame outside the profiler: skip the C library at least */
 		for (start = 0; start < k && gp_view_skip_module(v, mod_path(all[start].phys)); start++)
 			;
 	/* Drop what runs the program rather than what it does: __libc_start_main, _start. */

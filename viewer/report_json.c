@@ -48,22 +48,24 @@ static void rows(FILE *out, struct gp_view *v, int origins, enum gp_sort key, si
 	for (size_t i = 0; r && i < n && i < top; i++) {
 		const struct gp_stats *s = r[i].st;
 		const struct gp_site *site = r[i].site;
+		/* The heaviest stack (SPEC "site"), its first frame the site. */
+		const struct gp_vframe *w = r[i].nstack ? &r[i].stack[0] : &site->where;
 		fputs(i ? ",\n  {" : "\n  {", out);
-		frame_fields(out, &site->where);
-		fprintf(out, ", \"address\": \"0x%llx\", \"stack\": [", (unsigned long long)site->where.addr);
-		for (unsigned j = 0; j < site->nstack; j++) {
+		frame_fields(out, w);
+		fprintf(out, ", \"address\": \"0x%llx\", \"stack\": [", (unsigned long long)w->addr);
+		for (unsigned j = 0; j < r[i].nstack; j++) {
 			fputs(j ? ", {" : "{", out);
-			frame_fields(out, &site->stack[j]);
+			frame_fields(out, &r[i].stack[j]);
 			fputc('}', out);
 		}
 		fprintf(out, "], \"steps\": %llu, \"grows\": %llu, \"shrinks\": %llu, \"moves\": %llu, "
 		        "\"in_place\": %llu, \"remaps\": %llu, \"bytes_copied\": %llu, \"chains\": %llu, "
-		        "\"peak_bytes\": %llu, \"amplification\": ",
+		        "\"peak_bytes\": %llu, \"peak_sum_bytes\": %llu, \"amplification\": ",
 		        (unsigned long long)s->steps, (unsigned long long)s->grows,
 		        (unsigned long long)s->shrinks, (unsigned long long)s->moves,
 		        (unsigned long long)s->in_place, (unsigned long long)s->remaps,
 		        (unsigned long long)s->bytes_copied, (unsigned long long)s->chains,
-		        (unsigned long long)s->peak_bytes);
+		        (unsigned long long)s->peak_max, (unsigned long long)s->peak_bytes);
 		num(out, r[i].amplification);
 		fputs(", \"growth_factor_median\": ", out);
 		if (s->grows && r[i].factor_median > 0)
@@ -74,6 +76,20 @@ static void rows(FILE *out, struct gp_view *v, int origins, enum gp_sort key, si
 		gp_gate_json_str(out, r[i].kind == GP_KIND_RELOCATION ? "relocation" : "realloc");
 		fputs(", \"pattern\": ", out);
 		gp_gate_json_str(out, gp_pattern_name(r[i].pattern));
+		fputs(", \"pattern_detail\": ", out);
+		gp_gate_json_str(out, r[i].pattern_text);
+		/* Each shape seen, by chains and bytes copied (distinct ones are not averaged). */
+		fputs(", \"patterns\": {", out);
+		for (int p = 0, first = 1; p < GP_PATTERN_N; p++) {
+			if (!s->shapes.chains[p])
+				continue;
+			fprintf(out, "%s\"%s\": {\"chains\": %llu, \"bytes_copied\": %llu}",
+			        first ? "" : ", ", gp_pattern_name((enum gp_pattern)p),
+			        (unsigned long long)s->shapes.chains[p],
+			        (unsigned long long)s->shapes.copied[p]);
+			first = 0;
+		}
+		fputc('}', out);
 		fputs(", \"advice\": ", out);
 		gp_gate_json_str(out, r[i].advice);
 		fputc('}', out);

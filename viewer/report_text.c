@@ -33,7 +33,22 @@ static void where(FILE *out, const struct gp_vframe *f)
 		fprintf(out, " (%s:%d)", gp_gate_base(f->file), f->line);
 	else if (f->module)
 		fprintf(out, " (%s+0x%llx)", gp_gate_base(f->module), (unsigned long long)f->addr);
-	fputc('\n', out);
+}
+
+/* The callers of the row's heaviest stack, on one line: they tell rows of one function apart
+ * and say which path carries the cost. */
+static void callers(FILE *out, const struct gp_view *v, const struct gp_row *r)
+{
+	unsigned shown = 0;
+	for (unsigned i = 1; i < r->nstack && shown < 2; i++) {
+		if (gp_view_skip_module(v, r->stack[i].module)) /* __libc_start_main */
+			continue;
+		fputs(shown ? " < " : "     from ", out);
+		where(out, &r->stack[i]);
+		shown++;
+	}
+	if (shown)
+		fputc('\n', out);
 }
 
 static void section(FILE *out, struct gp_view *v, int origins, enum gp_sort key, size_t top)
@@ -54,19 +69,22 @@ static void section(FILE *out, struct gp_view *v, int origins, enum gp_sort key,
 		const struct gp_stats *s = r->st;
 		char a[32], b[32], c[32], d[32];
 		fprintf(out, "%3zu. %s", i + 1, r->kind == GP_KIND_RELOCATION ? "[relocation] " : "");
-		where(out, &r->site->where);
-		fprintf(out, "     copied %s, amplification %.2fx, %s moves / %s steps",
+		where(out, r->nstack ? &r->stack[0] : &r->site->where);
+		fputc('\n', out);
+		callers(out, v, r);
+		fprintf(out, "     copied %s, amplification %.2fx, %s move%s / %s steps",
 		        gp_fmt_bytes(a, sizeof a, (double)s->bytes_copied), r->amplification,
-		        gp_fmt_count(b, sizeof b, s->moves), gp_fmt_count(c, sizeof c, s->steps));
+		        gp_fmt_count(b, sizeof b, s->moves), s->moves == 1 ? "" : "s",
+		        gp_fmt_count(c, sizeof c, s->steps));
 		if (s->remaps)
 			fprintf(out, " (%s remaps)", gp_fmt_count(d, sizeof d, s->remaps));
-		fprintf(out, "\n     %s chain%s, peak %s; %s", gp_fmt_count(a, sizeof a, s->chains),
-		        s->chains == 1 ? "" : "s", gp_fmt_bytes(b, sizeof b, (double)s->peak_max),
-		        gp_pattern_name(r->pattern));
+		fprintf(out, "\n     %s chain%s, largest block %s", gp_fmt_count(a, sizeof a, s->chains),
+		        s->chains == 1 ? "" : "s", gp_fmt_bytes(b, sizeof b, (double)s->peak_max));
 		if (s->grows)
 			fprintf(out, ", median grow x%.3f (+%s)", r->factor_median,
 			        gp_fmt_bytes(c, sizeof c, r->delta_median));
 		fputc('\n', out);
+		wrap(out, "pattern: ", r->pattern_text, 5);
 		wrap(out, "advice: ", r->advice, 5);
 	}
 	free(rows);
@@ -94,19 +112,26 @@ void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	fprintf(out, "  grows %s, shrinks %s, moves %s, remaps %s\n", gp_fmt_count(n1, 32, t->grows),
 	        gp_fmt_count(n2, 32, t->shrinks), gp_fmt_count(n3, 32, t->moves),
 	        gp_fmt_count(n4, 32, t->remaps));
-	uint64_t peaks = 0;
-	for (uint32_t i = 0; i < a->nsites; i++)
-		peaks += a->origins[i].peak_bytes;
-	fprintf(out, "  copied %s (%s bytes) in %s chains, longest %s steps, amplification %.2fx\n",
+	fprintf(out, "  realloc: copied %s (%s bytes) in %s chains, longest %s steps, "
+	        "amplification %.2fx\n",
 	        gp_fmt_bytes(n1, 32, (double)t->bytes_copied), gp_fmt_count(n2, 32, t->bytes_copied),
 	        gp_fmt_count(n3, 32, t->chains), gp_fmt_count(n4, 32, t->max_chain_steps),
-	        peaks ? (double)t->bytes_copied / (double)peaks : 0.0);
+	        gp_view_amplification(v, GP_KIND_REALLOC));
 	const struct gp_totals *rt = &a->reloc_totals;
-	if (rt->steps)
-		fprintf(out, "  relocations (malloc + copy + free, no realloc): %s steps in %s chains, "
+	if (rt->steps) {
+		fprintf(out, "  relocations (malloc + copy, no realloc): %s steps in %s chains, "
 		        "copied %s, amplification %.2fx\n", gp_fmt_count(n1, 32, rt->steps),
 		        gp_fmt_count(n2, 32, rt->chains), gp_fmt_bytes(n3, 32, (double)rt->bytes_copied),
 		        gp_view_amplification(v, GP_KIND_RELOCATION));
+		struct gp_totals all;
+		gp_view_totals_all(v, &all);
+		fprintf(out, "  both: copied %s (%s bytes) in %s chains, amplification %.2fx\n",
+		        gp_fmt_bytes(n1, 32, (double)all.bytes_copied),
+		        gp_fmt_count(n2, 32, all.bytes_copied), gp_fmt_count(n3, 32, all.chains),
+		        gp_view_amplification(v, GP_KIND_ALL));
+	}
+	fprintf(out, "  (amplification: bytes copied / sum of the chains' peaks; a site's largest\n"
+	        "  block: the largest size one of its chains reached)\n");
 	section(out, v, 0, key, top);
 	section(out, v, 1, key, top);
 }

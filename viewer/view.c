@@ -24,11 +24,17 @@ static const char *const default_wrappers[] = {
 	"rpl_malloc", "xirealloc", "ximalloc",
 	/* GLib */
 	"g_malloc", "g_malloc0", "g_realloc", "g_try_malloc", "g_try_realloc", "g_malloc_n",
-	"g_realloc_n", "g_try_realloc_n", "g_malloc0_n",
+	"g_realloc_n", "g_try_realloc_n", "g_malloc0_n", "g_try_malloc0", "g_try_malloc_n",
+	"g_try_malloc0_n", "g_slice_alloc", "g_slice_alloc0", "g_memdup", "g_memdup2",
 	/* CPython */
 	"PyMem_*", "_PyMem_*", "PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc",
 	"_PyObject_Malloc", "_PyObject_Calloc", "_PyObject_Realloc", "pymalloc_*",
-	"_PyObject_GC_Resize", "PyObject_GC_Resize",
+	"_PyObject_GC_Resize", "PyObject_GC_Resize", "_PyObject_GC_New", "_PyObject_GC_NewVar",
+	"_PyObject_GC_Malloc", "_PyObject_GC_Calloc", "gc_alloc", "_PyObject_New",
+	"_PyObject_NewVar", "PyObject_Init", "PyObject_InitVar", "_PyObject_Init",
+	"_PyObject_InitVar", "PyType_GenericAlloc", "_PyType_AllocNoTrack", "_PyObject_VirtualAlloc",
+	"_PyObject_ArenaMmap", "_PyObject_ArenaMalloc", "new_arena", "allocate_from_new_pool",
+	"tracemalloc_alloc*", "tracemalloc_realloc*", "tracemalloc_raw_*", "_PyMem_Debug*",
 	/* Perl, Lua, SQLite, jq, OpenSSL */
 	"Perl_safesysmalloc", "Perl_safesysrealloc", "Perl_safesyscalloc",
 	"l_alloc", "luaM_realloc_", "luaM_malloc_", "luaM_saferealloc_", "luaM_growaux_",
@@ -58,6 +64,8 @@ static const char *const default_wrappers[] = {
 	"std::__relocate_a*", "*std::__relocate_object_a*", "std::__uninitialized_*",
 	"std::__do_uninit_copy*", "std::__copy_move*", "std::copy<*", "std::move<*",
 	"std::__new_allocator<*", "__gnu_cxx::__alloc_traits<*", "std::__allocate_guarded*",
+	"*std::deque<*>::_M_*", "*std::_Deque_base<*", "std::_Hashtable<*", "std::__detail::*",
+	"*std::vector<*>::_M_check_len*", "*std::__cxx11::basic_string<*>::basic_string*",
 	/* Rust */
 	"__rust_alloc", "__rust_realloc", "__rust_alloc_zeroed", "__rdl_alloc", "__rdl_realloc",
 	"__rdl_alloc_zeroed", "__rg_alloc", "__rg_realloc", "__rg_alloc_zeroed",
@@ -67,6 +75,25 @@ static const char *const default_wrappers[] = {
 	"<alloc::string::*", "<alloc::collections::*", "alloc::collections::*",
 	"alloc::boxed::*", "<alloc::boxed::*", "core::ptr::*",
 	"std::sys::pal::unix::alloc::*", "<std::alloc::System as core::alloc::global::GlobalAlloc>::*",
+	"__rustc::*", "__rust_alloc_error_handler", "hashbrown::raw::*", "<hashbrown::raw::*",
+};
+
+/*
+ * Free paths: code that releases a block is never where a buffer grows (SPEC "site"). A
+ * relocation step recorded at the free of its old block (traces of older preloads) names
+ * the caller of these: the builder, not its release() helper. Matched like the wrappers.
+ */
+static const char *const free_paths[] = {
+	"free", "cfree", "__libc_free", "__free*", "*_free", "*_free_*", "free_*", "*Free",
+	"*_Free*", "*Free_*", "_Py_Dealloc", "Py_DECREF", "Py_XDECREF", "_Py_DECREF*", "_Py_XDECREF*",
+	"Py_CLEAR", "*dealloc", "*_dealloc_*", "*Dealloc", "PyObject_GC_Del", "*_Clear", "*_clear",
+	"*_clear_*", "clear_*", "*_ClearFrame", "*_finalize", "*_Fini",
+	"operator delete*", "*::~*", "~*", "__rust_dealloc", "__rdl_dealloc", "__rg_dealloc",
+	"core::ptr::drop_in_place*", "<* as core::ops::drop::Drop>::drop", "drop_in_place*",
+	"release", "*_release", "release_*", "*Release", "destroy", "*_destroy", "destroy_*",
+	"dispose", "*_dispose", "*_unref", "*_decref", "*_delete", "delete_*", "dealloc*",
+	"Perl_sv_clear", "Perl_sv_free*", "Perl_safesysfree", "g_free", "g_free_sized",
+	"g_slice_free*", "sqlite3DbFree*", "jv_mem_free", "jv_free",
 };
 
 /* Modules whose frames are never a site: the profiler, the C library, the dynamic linker,
@@ -86,27 +113,77 @@ int gp_view_skip_module(const struct gp_view *v, const char *path)
 	return 0;
 }
 
-static int is_wrapper(const struct gp_view *v, const char *fn)
+/* Does `fn` match one of the globs, as it is or without its C++ parameter list? */
+static int matches(const char *const *globs, size_t n, const char *fn)
 {
 	if (!fn)
 		return 0;
-	for (size_t i = 0; i < v->nwrappers; i++)
-		if (fnmatch(v->wrappers[i], fn, 0) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(globs[i], fn, 0) == 0)
 			return 1;
-	/* C++ names carry parameters: also match the name without them. */
 	const char *paren = strchr(fn, '(');
 	if (paren && paren > fn) {
 		char base[512];
-		size_t n = (size_t)(paren - fn);
-		if (n < sizeof base) {
-			memcpy(base, fn, n);
-			base[n] = 0;
-			for (size_t i = 0; i < v->nwrappers; i++)
-				if (fnmatch(v->wrappers[i], base, 0) == 0)
+		size_t len = (size_t)(paren - fn);
+		if (len < sizeof base) {
+			memcpy(base, fn, len);
+			base[len] = 0;
+			for (size_t i = 0; i < n; i++)
+				if (fnmatch(globs[i], base, 0) == 0)
 					return 1;
 		}
 	}
 	return 0;
+}
+
+static int is_wrapper(const struct gp_view *v, const char *fn)
+{
+	return matches(v->wrappers, v->nwrappers, fn);
+}
+
+int gp_view_is_free_path(const char *fn)
+{
+	return matches(free_paths, sizeof free_paths / sizeof *free_paths, fn);
+}
+
+/* What the skipped frames and the site say about the code that grows (for advice). */
+static unsigned flavor_of(const char *fn, const char *file)
+{
+	unsigned f = 0;
+	if (fn) {
+		if (strstr(fn, "std::vector<") || strstr(fn, "std::_Vector_base<"))
+			f |= GP_FLAVOR_CXX_VECTOR;
+		if (strstr(fn, "basic_string<"))
+			f |= GP_FLAVOR_CXX_STRING;
+		if (strstr(fn, "alloc::raw_vec") || strstr(fn, "alloc::vec::"))
+			f |= GP_FLAVOR_RUST_VEC;
+		if (strstr(fn, "alloc::string::"))
+			f |= GP_FLAVOR_RUST_STRING;
+	}
+	if (file) {
+		const char *b = strrchr(file, '/');
+		b = b ? b + 1 : file;
+		/* CPython's concatenation paths (not every function of those files: a C
+		 * extension's _PyBytes_Resize is no `+=`). */
+		static const char *const py_bytes[] = { "bytes_concat", "_PyBytes_FromSize",
+			"PyBytes_FromStringAndSize", "PyBytes_Concat", "PyBytes_ConcatAndDel" };
+		static const char *const py_str[] = { "resize_compact", "unicode_resize",
+			"PyUnicode_Append", "PyUnicode_AppendAndDel", "PyUnicode_Concat",
+			"unicode_concatenate", "_PyUnicode_New", "PyUnicode_New" };
+		if (fn && strcmp(b, "bytesobject.c") == 0 &&
+		    matches(py_bytes, sizeof py_bytes / sizeof *py_bytes, fn))
+			f |= GP_FLAVOR_PY_BYTES;
+		else if (fn && strcmp(b, "unicodeobject.c") == 0 &&
+		         matches(py_str, sizeof py_str / sizeof *py_str, fn))
+			f |= GP_FLAVOR_PY_STR;
+		size_t n = strlen(b);
+		if (n > 3 && strcmp(b + n - 3, ".rs") == 0)
+			f |= GP_FLAVOR_RUST;
+		if ((n > 4 && (strcmp(b + n - 4, ".cpp") == 0 || strcmp(b + n - 4, ".cxx") == 0 ||
+		               strcmp(b + n - 4, ".hpp") == 0)) || (n > 3 && strcmp(b + n - 3, ".cc") == 0))
+			f |= GP_FLAVOR_CXX;
+	}
+	return f;
 }
 
 struct site_key {
@@ -192,15 +269,24 @@ static struct gp_vframe vframe(struct gp_view *v, const struct gp_frame *f, cons
 	return x;
 }
 
-/* The site of a stack: innermost logical frame outside the profiler, libc and wrappers. */
-static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
+/*
+ * The one place where a site is chosen (SPEC "site"): the innermost logical frame outside
+ * the profiler, libc, skipped modules and allocator wrappers, and for a relocation step
+ * (`reloc`) free paths too: its stack may have been taken at the free of the old block (a
+ * realloc step's stack is its realloc call, whatever the function is called). Sets *fi (the
+ * physical frame, n if none) and *si (its inline level), and *flavor from the frames
+ * passed over and the site itself. @return GP_SITE_WEAK when no frame qualifies (then *fi is
+ * the innermost frame outside the profiler, or n).
+ */
+static uint32_t choose(struct gp_view *v, const struct gp_frame *frames, unsigned n, int reloc,
+                       unsigned *fi_out, int *si_out, unsigned *flavor)
 {
-	struct gp_view *v = ctx;
 	struct gp_sym syms[MAX_INLINE];
 	int nsym = 0;
 	unsigned fi = n; /* chosen physical frame */
 	int si = 0;      /* chosen inline level */
 	unsigned fallback = n;
+	*flavor = 0;
 	for (unsigned i = 0; i < n && fi == n; i++) {
 		const char *path = frames[i].mod ? frames[i].mod->path : NULL;
 		if (path && strstr(path, "libgrowprof"))
@@ -210,29 +296,83 @@ static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
 		if (gp_view_skip_module(v, path))
 			continue;
 		symbolize_frame(v, &frames[i], syms, &nsym, MAX_INLINE);
-		for (int j = 0; j < nsym; j++)
-			if (!is_wrapper(v, syms[j].function)) {
+		for (int j = 0; j < nsym; j++) {
+			*flavor |= flavor_of(syms[j].function, NULL);
+			if (!is_wrapper(v, syms[j].function) &&
+			    !(reloc && gp_view_is_free_path(syms[j].function))) {
 				fi = i;
 				si = j;
+				*flavor |= flavor_of(syms[j].function, syms[j].file);
 				break;
 			}
+		}
 	}
-	uint32_t weak = 0;
-	if (fi == n && fallback < n) { /* all wrappers or libc: take the innermost of them */
-		fi = fallback;
-		si = 0;
-		weak = GP_SITE_WEAK;
+	*fi_out = fi;
+	*si_out = si;
+	if (fi < n)
+		return 0;
+	*fi_out = fallback;
+	*si_out = 0;
+	return GP_SITE_WEAK;
+}
+
+int gp_view_site_frame(struct gp_view *v, const struct gp_frame *frames, unsigned n, int kind,
+                       unsigned *fi, int *si)
+{
+	unsigned flavor;
+	return choose(v, frames, n, kind == GP_KIND_RELOCATION, fi, si, &flavor) ? -1 : 0;
+}
+
+/* The logical frames of a stack from physical frame fi, inline level si, outward. */
+static struct gp_vframe *vframes_from(struct gp_view *v, const struct gp_frame *frames,
+                                      unsigned n, unsigned fi, int si, unsigned *count)
+{
+	struct gp_sym syms[MAX_INLINE];
+	int nsym = 0;
+	size_t cap = 16;
+	unsigned k = 0;
+	struct gp_vframe *out = malloc(cap * sizeof *out);
+	if (!out)
+		abort();
+	for (unsigned i = fi; i < n; i++) {
+		symbolize_frame(v, &frames[i], syms, &nsym, MAX_INLINE);
+		for (int j = i == fi ? si : 0; j < nsym; j++) {
+			if (k == cap) {
+				cap *= 2;
+				out = realloc(out, cap * sizeof *out);
+				if (!out)
+					abort();
+			}
+			out[k++] = vframe(v, &frames[i], &syms[j]);
+		}
+	}
+	*count = k;
+	return out;
+}
+
+/* The site of a stack (gp_site_fn): sites that would print the same (function, file and
+ * line of one module) are one site, whatever the address or the inlining. */
+static uint32_t resolve_kind(struct gp_view *v, const struct gp_frame *frames, unsigned n,
+                             int reloc)
+{
+	struct gp_sym syms[MAX_INLINE];
+	int nsym = 0;
+	unsigned fi, flavor;
+	int si;
+	uint32_t weak = choose(v, frames, n, reloc, &fi, &si, &flavor);
+	if (fi < n)
 		symbolize_frame(v, &frames[fi], syms, &nsym, MAX_INLINE);
-	}
-	if (fi == n)
-		weak = GP_SITE_WEAK;
 
 	char key[4200];
+	const char *mpath = fi < n && frames[fi].mod && frames[fi].mod->path ? frames[fi].mod->path
+	                                                                     : "?";
 	if (fi == n)
 		snprintf(key, sizeof key, "?");
+	else if (syms[si].function && syms[si].file && syms[si].line > 0)
+		snprintf(key, sizeof key, "%s|%s|%s|%d", mpath, syms[si].function,
+		         norm_file(v, syms[si].file), syms[si].line);
 	else
-		snprintf(key, sizeof key, "%s@%llx#%d", frames[fi].mod && frames[fi].mod->path ?
-		         frames[fi].mod->path : "?", (unsigned long long)frames[fi].addr, si);
+		snprintf(key, sizeof key, "%s@%llx#%d", mpath, (unsigned long long)frames[fi].addr, si);
 	struct site_key *k;
 	struct site_key *index = v->site_index;
 	HASH_FIND_STR(index, key, k);
@@ -254,23 +394,11 @@ static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
 		exit(2);
 	}
 	s->id = v->nsites;
-	/* The site's stack: from the site outward, inline levels expanded. */
-	size_t cap = 16;
-	s->stack = malloc(cap * sizeof *s->stack);
+	s->flavor = flavor;
+	/* The site's stack: from the site outward, inline levels expanded (the first stack seen;
+	 * reports show the heaviest, gp_view_site_stack). */
 	if (fi < n) {
-		for (unsigned i = fi; i < n; i++) {
-			if (i > fi)
-				symbolize_frame(v, &frames[i], syms, &nsym, MAX_INLINE);
-			for (int j = i == fi ? si : 0; j < nsym; j++) {
-				if (s->nstack == cap) {
-					cap *= 2;
-					s->stack = realloc(s->stack, cap * sizeof *s->stack);
-				}
-				if (!s->stack)
-					abort();
-				s->stack[s->nstack++] = vframe(v, &frames[i], &syms[j]);
-			}
-		}
+		s->stack = vframes_from(v, frames, n, fi, si, &s->nstack);
 		s->where = s->stack[0];
 	}
 	k->id = s->id;
@@ -278,6 +406,16 @@ static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
 	HASH_ADD_KEYPTR(hh, index, k->key, strlen(k->key), k);
 	v->site_index = index;
 	return s->id | weak;
+}
+
+static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
+{
+	return resolve_kind(ctx, frames, n, 0);
+}
+
+static uint32_t resolve_reloc(void *ctx, const struct gp_frame *frames, unsigned n)
+{
+	return resolve_kind(ctx, frames, n, 1);
 }
 
 static void progress(void *ctx, uint64_t done, uint64_t total)
@@ -295,6 +433,7 @@ int gp_view_init(struct gp_view *v)
 	if (!v->sym)
 		return -1;
 	gp_agg_init(&v->agg, resolve, v);
+	v->agg.reloc_site_fn = resolve_reloc;
 	v->agg.progress = progress;
 	v->agg.progress_ctx = v;
 	v->progress = isatty(2);
@@ -322,6 +461,8 @@ void gp_view_release(struct gp_view *v)
 		free(k);
 	}
 	for (uint32_t i = 0; i < v->nsites; i++) {
+		for (int h = 0; h < 4; h++)
+			free(v->sites[i]->heavy[h]);
 		free(v->sites[i]->stack);
 		free(v->sites[i]);
 	}
@@ -424,58 +565,233 @@ int gp_sort_parse(const char *s, enum gp_sort *out)
 	return -1;
 }
 
-static const char *site_name(const struct gp_site *s)
+/* The function to name in advice: the site of the row's stack, never a free path. */
+static const char *code_name(const struct gp_row *r)
 {
-	return s->where.function ? s->where.function : "an unknown function";
+	const struct gp_vframe *w = r->nstack ? &r->stack[0] : &r->site->where;
+	if (!w->function || (r->kind == GP_KIND_RELOCATION && gp_view_is_free_path(w->function)))
+		return "the code that grows it";
+	return w->function;
 }
 
-/* Advice with numbers: what to change and what it saves. */
+/* The details of a row's pattern: its heaviest chain of that pattern, or the pooled grows
+ * of chains too short to tell on their own. */
+static const struct gp_shape *main_shape(const struct gp_row *r, int *pooled)
+{
+	const struct gp_shapes *sh = &r->st->shapes;
+	*pooled = r->pattern != GP_PATTERN_FEW && !sh->have_top[r->pattern];
+	return *pooled ? &sh->pooled : &sh->top[r->pattern];
+}
+
+static void shape_words(char *what, size_t cap, enum gp_pattern p, const struct gp_shape *t)
+{
+	char b[32];
+	switch (p) {
+	case GP_PATTERN_LINEAR:
+		snprintf(what, cap, "linear (+%s a grow)", gp_fmt_bytes(b, sizeof b, t->delta));
+		break;
+	case GP_PATTERN_GEOMETRIC:
+		snprintf(what, cap, "geometric (x%.3g)", t->factor);
+		break;
+	case GP_PATTERN_FEW:
+		snprintf(what, cap, "too few grows to tell (under %d a chain)", GP_SHAPE_MIN_GROWS);
+		break;
+	default:
+		snprintf(what, cap, "mixed: %s", t->what);
+	}
+}
+
+/* The pattern in words, and the other shapes seen at the same site (SPEC: reported, not
+ * averaged). */
+static void describe(struct gp_row *r)
+{
+	const struct gp_shapes *sh = &r->st->shapes;
+	char *out = r->pattern_text;
+	size_t cap = sizeof r->pattern_text, o = 0;
+	uint64_t copied = 0, chains = 0;
+	for (int p = 0; p < GP_PATTERN_N; p++) {
+		copied += sh->copied[p];
+		chains += sh->chains[p];
+	}
+	int pooled;
+	const struct gp_shape *m = main_shape(r, &pooled);
+	char what[200], n[32];
+	shape_words(what, sizeof what, r->pattern, m);
+	o += (size_t)snprintf(out, cap, "%s", what);
+	if (pooled && o < cap)
+		o += (size_t)snprintf(out + o, cap - o, ", from the grows of %s chains of 1 or 2 grows",
+		                      gp_fmt_count(n, sizeof n, sh->chains[GP_PATTERN_FEW]));
+	for (int p = 0; p < GP_PATTERN_N && o < cap; p++) {
+		if (p == (int)r->pattern || !sh->have_top[p] || (pooled && p == GP_PATTERN_FEW))
+			continue;
+		/* Other shapes: only those that hold a twentieth of the bytes (or chains). */
+		double share = copied ? (double)sh->copied[p] / (double)copied
+		                      : chains ? (double)sh->chains[p] / (double)chains : 0;
+		if (share < 0.05)
+			continue;
+		shape_words(what, sizeof what, (enum gp_pattern)p, &sh->top[p]);
+		o += (size_t)snprintf(out + o, cap - o, "; also %s in %s chain%s (%.0f%% of %s)",
+		                      what, gp_fmt_count(n, sizeof n, sh->chains[p]),
+		                      sh->chains[p] == 1 ? "" : "s", 100 * share,
+		                      copied ? "bytes copied" : "chains");
+	}
+}
+
+/*
+ * Advice with numbers (SPEC "advice"): only where it saves (at least one copy and more than
+ * 0 bytes, both stated), in the words of the code it names; amortized growth says so and
+ * stops. Reserving the final size up front (or building from parts) copies nothing, so it
+ * saves every copy the site made.
+ */
 static void advise(struct gp_row *r, int origin)
 {
 	const struct gp_stats *st = r->st;
 	uint64_t copies = st->moves - st->remaps;
-	char saved[32], peak[32], delta[32], copied[32];
-	gp_fmt_bytes(copied, sizeof copied, (double)st->bytes_copied);
-	gp_fmt_bytes(peak, sizeof peak, (double)st->peak_max);
-	if (copies == 0) {
-		snprintf(r->advice, sizeof r->advice, "%s",
-		         st->remaps ? "no copies: the moves were mremaps of mmapped blocks"
-		                    : "no copies: every step grew or shrank in place");
+	char *adv = r->advice;
+	size_t cap = sizeof r->advice;
+	if (copies == 0 || st->bytes_copied == 0) {
+		snprintf(adv, cap, "%s", st->remaps ? "no copies: the moves were mremaps of mmapped blocks"
+		                     : copies ? "no bytes copied: nothing to save"
+		                              : "no copies: every step grew or shrank in place");
 		return;
 	}
-	/* Growing geometrically copies at most about the final size once per chain. */
-	double after = (double)st->peak_bytes;
-	double save = (double)st->bytes_copied - after;
-	gp_fmt_bytes(saved, sizeof saved, save > 0 ? save : 0);
-	char ncopies[32];
+	char peak[32], copied[32], ncopies[32], delta[32], geo[32], gsave[32];
+	gp_fmt_bytes(copied, sizeof copied, (double)st->bytes_copied);
+	gp_fmt_bytes(peak, sizeof peak, (double)st->peak_max);
 	gp_fmt_count(ncopies, sizeof ncopies, copies);
-	switch (r->pattern) {
-	case GP_PATTERN_LINEAR:
-		gp_fmt_bytes(delta, sizeof delta, r->delta_median);
-		if (origin)
-			snprintf(r->advice, sizeof r->advice,
-			         "reserve ~%s at %s: saves %s copies / %s; or grow geometrically "
-			         "(x1.5-x2) instead of +%s", peak, site_name(r->site), ncopies, copied, delta);
-		else
-			snprintf(r->advice, sizeof r->advice,
-			         "grows +%s per step: grow geometrically (x1.5-x2) to copy ~%s instead "
-			         "of %s (saves %s), or reserve ~%s up front", delta,
-			         gp_fmt_bytes((char[32]){ 0 }, 32, after), copied, saved, peak);
-		break;
-	case GP_PATTERN_GEOMETRIC:
-		snprintf(r->advice, sizeof r->advice,
-		         "geometric (x%.2f): copying is amortized (%.2fx of peak); reserving ~%s up "
-		         "front would save the remaining %s copies / %s",
-		         r->factor_median, r->amplification, peak, ncopies, copied);
-		break;
-	default:
-		snprintf(r->advice, sizeof r->advice,
-		         "irregular growth: reserve ~%s up front to save %s copies / %s",
-		         peak, ncopies, copied);
+	const char *name = code_name(r);
+	unsigned fl = r->site->flavor;
+	char saves[96];
+	snprintf(saves, sizeof saves, "saves %s cop%s / %s", ncopies, copies == 1 ? "y" : "ies",
+	         copied);
+
+	/* CPython bytes and str cannot grow: every += builds a new object (whatever the
+	 * pattern), so the fix is to build from parts. */
+	if (fl & GP_FLAVOR_PY_BYTES) {
+		snprintf(adv, cap, "bytes += copies the whole object each time (bytes cannot grow): "
+		         "collect the parts and b\"\".join() them, or append to a bytearray or an "
+		         "io.BytesIO (%s)", saves);
+		return;
 	}
+	if (fl & GP_FLAVOR_PY_STR && r->pattern != GP_PATTERN_GEOMETRIC) {
+		snprintf(adv, cap, "str += copies the string as it grows: collect the parts and "
+		         "\"\".join() them, or write to an io.StringIO (%s)", saves);
+		return;
+	}
+	int pooled;
+	const struct gp_shape *m = main_shape(r, &pooled);
+	if (r->pattern == GP_PATTERN_GEOMETRIC) {
+		snprintf(adv, cap, "geometric (x%.3g): copying is already amortized (%.2fx the chains' "
+		         "peaks); nothing to change", m->factor, r->amplification);
+		return;
+	}
+	if (fl & (GP_FLAVOR_CXX_VECTOR | GP_FLAVOR_CXX_STRING)) {
+		snprintf(adv, cap, "call reserve() on the %s in %s before it grows (to ~%s, the "
+		         "largest it reached): %s", fl & GP_FLAVOR_CXX_VECTOR ? "std::vector"
+		         : "std::string", name, peak, saves);
+		return;
+	}
+	if (fl & (GP_FLAVOR_RUST_VEC | GP_FLAVOR_RUST_STRING)) {
+		snprintf(adv, cap, "create it with %s::with_capacity() in %s (~%s, the largest it "
+		         "reached): %s", fl & GP_FLAVOR_RUST_VEC ? "Vec" : "String", name, peak, saves);
+		return;
+	}
+	/* A C realloc (or malloc + copy) loop. Doubling copies at most about the final size
+	 * once per chain: the sum of the chains' peaks. */
+	double after = (double)st->peak_bytes;
+	double gs = (double)st->bytes_copied - after;
+	gp_fmt_bytes(geo, sizeof geo, after);
+	gp_fmt_bytes(gsave, sizeof gsave, gs);
+	char lead[200] = "";
+	if (r->pattern == GP_PATTERN_LINEAR)
+		snprintf(lead, sizeof lead, "grows +%s a step: ",
+		         gp_fmt_bytes(delta, sizeof delta, m->delta));
+	else if (r->pattern == GP_PATTERN_MIXED)
+		snprintf(lead, sizeof lead, "grows %s: ", m->what);
+	if (r->pattern != GP_PATTERN_FEW && gs >= 1 && gs >= 0.1 * (double)st->bytes_copied)
+		snprintf(adv, cap, "%sgrow the capacity geometrically (x1.5-x2) in %s to copy ~%s "
+		         "instead of %s (saves ~%s), or reserve ~%s up front %s(%s)", lead, name, geo,
+		         copied, gsave, peak, origin ? "where it is allocated " : "", saves);
+	else
+		snprintf(adv, cap, "%sreserve ~%s up front in %s (%s)", lead, peak, name, saves);
 }
 
 static enum gp_sort sort_key;
+
+/* A stack's weight by the sort key, as a site's stack (steps there) or an origin's (chains
+ * begun there). Amplification has no per-stack meaning: bytes copied decide. */
+static double stack_weight(const struct gp_stack *s, int origin, enum gp_sort key)
+{
+	if (origin)
+		switch (key) {
+		case GP_SORT_MOVES:
+		case GP_SORT_STEPS: return (double)s->osteps;
+		default: return (double)s->obytes_copied;
+		}
+	switch (key) {
+	case GP_SORT_MOVES: return (double)s->moves;
+	case GP_SORT_STEPS: return (double)s->steps;
+	default: return (double)s->bytes_copied;
+	}
+}
+
+/* Give each site its heaviest stack of each kind, as a site and as an origin, by `key`. */
+static void pick_heavy(struct gp_view *v, enum gp_sort key)
+{
+	size_t nslots = (size_t)v->nsites * 4;
+	size_t *best = malloc((nslots ? nslots : 1) * sizeof *best);
+	double *bw = malloc((nslots ? nslots : 1) * sizeof *bw);
+	if (!best || !bw)
+		abort();
+	for (size_t i = 0; i < nslots; i++)
+		best[i] = SIZE_MAX;
+	const struct gp_agg *a = &v->agg;
+	for (size_t i = 0; i < a->nstacks; i++) {
+		const struct gp_stack *s = &a->stacks[i];
+		for (int origin = 0; origin < 2; origin++) {
+			if (origin ? !s->ochains : !s->steps)
+				continue;
+			int kind = origin ? s->okind : s->kind;
+			uint32_t id = !origin && kind == GP_KIND_RELOCATION ? s->rsite : s->site;
+			if (id >= v->nsites)
+				continue;
+			size_t slot = (size_t)id * 4 + (size_t)(origin * 2 + kind);
+			double w = stack_weight(s, origin, key);
+			const struct gp_stack *o = best[slot] == SIZE_MAX ? NULL : &a->stacks[best[slot]];
+			/* Ties: more steps, then the first seen (reports are reproducible). */
+			if (!o || w > bw[slot] ||
+			    (w == bw[slot] && (origin ? s->osteps > o->osteps : s->steps > o->steps))) {
+				best[slot] = i;
+				bw[slot] = w;
+			}
+		}
+	}
+	for (uint32_t id = 0; id < v->nsites; id++) {
+		struct gp_site *site = v->sites[id];
+		for (int slot = 0; slot < 4; slot++) {
+			size_t bi = best[(size_t)id * 4 + (size_t)slot];
+			if (site->have_heavy[slot] && site->heavy_key[slot] == (int)key)
+				continue;
+			free(site->heavy[slot]);
+			site->heavy[slot] = NULL;
+			site->nheavy[slot] = 0;
+			site->have_heavy[slot] = 1;
+			site->heavy_key[slot] = (int)key;
+			if (bi == SIZE_MAX)
+				continue;
+			const struct gp_stack *s = &a->stacks[bi];
+			unsigned fi;
+			int si;
+			gp_view_site_frame(v, s->frames, s->n, slot == 1 ? GP_KIND_RELOCATION
+			                                                  : GP_KIND_REALLOC, &fi, &si);
+			if (fi < s->n)
+				site->heavy[slot] = vframes_from(v, s->frames, s->n, fi, si,
+				                                 &site->nheavy[slot]);
+		}
+	}
+	free(best);
+	free(bw);
+}
 
 static double key_of(const struct gp_row *r)
 {
@@ -506,6 +822,7 @@ static struct gp_row *rows_of(struct gp_view *v, int origins, int kinds, enum gp
 	struct gp_row *rows = calloc(2 * (size_t)(v->nsites ? v->nsites : 1), sizeof *rows);
 	if (!rows)
 		return NULL;
+	pick_heavy(v, key);
 	size_t k = 0;
 	for (int kind = 0; kind < 2; kind++) {
 		if (!(kinds & (1 << kind)))
@@ -525,6 +842,15 @@ static struct gp_row *rows_of(struct gp_view *v, int origins, int kinds, enum gp
 			r->factor_median = gp_samples_median(&st->factors);
 			r->delta_median = gp_samples_median(&st->deltas);
 			r->pattern = gp_stats_pattern(st);
+			int slot = origins * 2 + kind;
+			if (r->site->nheavy[slot]) {
+				r->stack = r->site->heavy[slot];
+				r->nstack = r->site->nheavy[slot];
+			} else {
+				r->stack = r->site->stack;
+				r->nstack = r->site->nstack;
+			}
+			describe(r);
 			advise(r, origins);
 		}
 	}

@@ -20,11 +20,31 @@ struct gp_vframe {
 	uint64_t addr;        /* module-relative */
 };
 
+/* What the code that grows is (from the frames passed over and the site): advice speaks
+ * its words. */
+enum {
+	GP_FLAVOR_CXX_VECTOR = 1 << 0, /* a std::vector's growth helpers were passed over */
+	GP_FLAVOR_CXX_STRING = 1 << 1, /* a std::basic_string's */
+	GP_FLAVOR_RUST_VEC = 1 << 2,   /* alloc::raw_vec / alloc::vec */
+	GP_FLAVOR_RUST_STRING = 1 << 3,
+	GP_FLAVOR_PY_BYTES = 1 << 4,   /* the site is in CPython's Objects/bytesobject.c */
+	GP_FLAVOR_PY_STR = 1 << 5,     /* ... Objects/unicodeobject.c */
+	GP_FLAVOR_RUST = 1 << 6,       /* the site is in a .rs file */
+	GP_FLAVOR_CXX = 1 << 7,        /* ... in a C++ file */
+};
+
 struct gp_site {
 	uint32_t id;
 	struct gp_vframe where; /* the site itself */
-	struct gp_vframe *stack; /* where, then its callers outward */
+	struct gp_vframe *stack; /* where, then its callers outward (of the first stack seen) */
 	unsigned nstack;
+	unsigned flavor;        /* GP_FLAVOR_* */
+	/* The heaviest stack of each kind, as a site [0..1] and as an origin [2..3], by the sort
+	 * key it was chosen for (gp_view_site_stack). */
+	struct gp_vframe *heavy[4];
+	unsigned nheavy[4];
+	int heavy_key[4];
+	int have_heavy[4];
 };
 
 struct gp_view {
@@ -52,6 +72,16 @@ int gp_view_add_wrapper(struct gp_view *v, const char *pattern);
 int gp_view_add_skip_module(struct gp_view *v, const char *pattern);
 /* Is `path` the profiler, the C library, the dynamic linker or a module added above? */
 int gp_view_skip_module(const struct gp_view *v, const char *path);
+/* Is `fn` a free path (free, _PyObject_Free, Py_DECREF, operator delete, a destructor, a
+ * release() helper...)? Never a site, never named in advice. */
+int gp_view_is_free_path(const char *fn);
+/*
+ * Where the site of a stack of steps of `kind` (GP_KIND_*) is (the one place that chooses
+ * it): its physical frame *fi and inline level *si. @return 0, or -1 when no frame qualifies
+ * (then *fi is the innermost frame outside the profiler, or n).
+ */
+int gp_view_site_frame(struct gp_view *v, const struct gp_frame *frames, unsigned n, int kind,
+                       unsigned *fi, int *si);
 /* Read one trace. @return 0, or -1 with the message in v->agg.err. */
 int gp_view_load(struct gp_view *v, const char *path);
 
@@ -64,7 +94,13 @@ struct gp_row {
 	double factor_median;  /* median growth factor of the grows, 0 if none */
 	double delta_median;   /* median increment of the grows, bytes */
 	enum gp_pattern pattern;
-	char advice[256];
+	char pattern_text[200]; /* the pattern in words: "linear (+16 B)", "mixed (x2 up to
+	                         * 4 KiB, then +4 KiB)", and the other shapes seen there */
+	char advice[768];
+	/* The heaviest stack of this site (or origin) and kind by the sort key (SPEC: not the
+	 * first seen): stack[0] is the site, then its callers outward. */
+	const struct gp_vframe *stack;
+	unsigned nstack;
 };
 
 enum gp_sort { GP_SORT_COPIED, GP_SORT_MOVES, GP_SORT_STEPS, GP_SORT_AMPLIFICATION };
