@@ -58,8 +58,10 @@ static const char diff_help[] =
 struct dsite {
 	char *key;                     /* function|path|line, or module|address */
 	char *key2;                    /* function|base name|line, NULL without file and line */
-	const struct gp_vframe *where; /* of the first site with this key */
+	const struct gp_vframe *where; /* of the first site with this key (its heaviest stack's) */
+	int kind;                      /* GP_KIND_*: a realloc and a relocation site stay apart */
 	uint64_t copied, moves, steps, chains, peaks;
+	uint64_t peak_max;             /* the largest block of its chains (SPEC "peak") */
 	struct dsite *other;           /* the matching site of the other side */
 	UT_hash_handle hh, hh2;
 };
@@ -84,18 +86,19 @@ static double amp_of(const struct dsite *s)
 	return s && s->peaks ? (double)s->copied / (double)s->peaks : 0.0;
 }
 
-static char *site_key(const struct gp_vframe *w, int second)
+static char *site_key(const struct gp_vframe *w, int kind, int second)
 {
 	char norm[4096], *k = NULL;
 	int rc;
+	char kc = kind == GP_KIND_RELOCATION ? 'r' : 'a';
 	if (w->function && w->file && w->line > 0)
-		rc = asprintf(&k, "%c|%s|%s|%d", second ? 'S' : 'F', w->function,
+		rc = asprintf(&k, "%c%c|%s|%s|%d", second ? 'S' : 'F', kc, w->function,
 		              second ? gp_gate_base(w->file) : gp_gate_normpath(norm, sizeof norm,
 		                                                                  w->file), w->line);
 	else if (second)
 		return NULL;
 	else
-		rc = asprintf(&k, "A|%s|%llx", w->module ? gp_gate_base(w->module) : "?",
+		rc = asprintf(&k, "A%c|%s|%llx", kc, w->module ? gp_gate_base(w->module) : "?",
 		              (unsigned long long)w->addr);
 	return rc < 0 ? NULL : k;
 }
@@ -113,8 +116,10 @@ static int side_build(struct side *s)
 		return -1;
 	}
 	for (size_t i = 0; i < nrows; i++) {
-		const struct gp_vframe *w = &rows[i].site->where;
-		char *key = site_key(w, 0);
+		/* The site as report prints it: its heaviest stack's first frame (kept by the
+		 * view, so it outlives rows). */
+		const struct gp_vframe *w = rows[i].nstack ? &rows[i].stack[0] : &rows[i].site->where;
+		char *key = site_key(w, rows[i].kind, 0);
 		if (!key)
 			goto oom;
 		struct dsite *d;
@@ -124,8 +129,9 @@ static int side_build(struct side *s)
 		} else {
 			d = &s->sites[s->n++];
 			d->key = key;
-			d->key2 = site_key(w, 1);
+			d->key2 = site_key(w, rows[i].kind, 1);
 			d->where = w;
+			d->kind = rows[i].kind;
 			HASH_ADD_KEYPTR(hh, s->by_key, d->key, strlen(d->key), d);
 			if (d->key2) {
 				struct dsite *d2;
@@ -140,6 +146,8 @@ static int side_build(struct side *s)
 		d->steps += st->steps;
 		d->chains += st->chains;
 		d->peaks += st->peak_bytes;
+		if (st->peak_max > d->peak_max)
+			d->peak_max = st->peak_max;
 	}
 	free(rows);
 	s->amp = gp_view_amplification(&s->v, GP_KIND_ALL);
@@ -315,7 +323,12 @@ static size_t print_regressions(FILE *out, const struct opts *o, const struct si
 			continue;
 		if (++bad > 21)
 			continue;
-		gp_gate_label(label, sizeof label, p[i].n->where);
+		size_t o0 = 0;
+		if (p[i].n->kind == GP_KIND_RELOCATION) {
+			memcpy(label, "[relocation] ", 13);
+			o0 = 13;
+		}
+		gp_gate_label(label + o0, sizeof label - o0, p[i].n->where);
 		if (bad == 21) {
 			fprintf(out, "growprof diff: FAILED: and more sites\n");
 			continue;
@@ -375,7 +388,8 @@ static void print_text(FILE *out, const struct opts *o, const struct side *b,
 		const struct pair *q = &p[i];
 		const struct dsite *s = q->n ? q->n : q->b;
 		const char *st = status_of(q);
-		fprintf(out, "%3zu. %s", i + 1, gp_gate_label(label, sizeof label, s->where));
+		fprintf(out, "%3zu. %s%s", i + 1, s->kind == GP_KIND_RELOCATION ? "[relocation] " : "",
+		        gp_gate_label(label, sizeof label, s->where));
 		if (strcmp(st, "changed"))
 			fprintf(out, "  [%s]", st);
 		fputc('\n', out);
@@ -432,9 +446,10 @@ static void json_dsite(FILE *out, const struct dsite *s)
 		return;
 	}
 	fprintf(out, "{\"bytes_copied\": %llu, \"moves\": %llu, \"steps\": %llu, \"chains\": %llu, "
-	        "\"peak_bytes\": %llu, \"amplification\": %.6g}", (unsigned long long)s->copied,
-	        (unsigned long long)s->moves, (unsigned long long)s->steps,
-	        (unsigned long long)s->chains, (unsigned long long)s->peaks, amp_of(s));
+	        "\"peak_bytes\": %llu, \"peak_sum_bytes\": %llu, \"amplification\": %.6g}",
+	        (unsigned long long)s->copied, (unsigned long long)s->moves,
+	        (unsigned long long)s->steps, (unsigned long long)s->chains,
+	        (unsigned long long)s->peak_max, (unsigned long long)s->peaks, amp_of(s));
 }
 
 static void print_json(FILE *out, const struct opts *o, const struct side *b,
@@ -459,6 +474,8 @@ static void print_json(FILE *out, const struct opts *o, const struct side *b,
 		fputs(i ? ",\n  {" : "\n  {", out);
 		fputs("\"status\": ", out);
 		gp_gate_json_str(out, status_of(q));
+		fputs(", \"kind\": ", out);
+		gp_gate_json_str(out, s->kind == GP_KIND_RELOCATION ? "relocation" : "realloc");
 		fputs(", \"function\": ", out);
 		gp_gate_json_str(out, w->function);
 		fputs(", \"file\": ", out);

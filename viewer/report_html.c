@@ -170,7 +170,8 @@ static void table(FILE *out, const struct gp_row *rows, size_t n, size_t top, in
 	        "<th>#</th><th>kind</th><th>%s</th><th class=\"num\">bytes copied</th>"
 	        "<th class=\"num\">amplification</th><th class=\"num\">moves</th>"
 	        "<th class=\"num\">steps</th><th class=\"num\">remaps</th><th class=\"num\">chains</th>"
-	        "<th class=\"num\">peak</th><th>pattern</th><th>advice</th></tr></thead><tbody>\n",
+	        "<th class=\"num\" title=\"the largest size one of its chains reached\">largest block</th>"
+	        "<th>pattern</th><th>advice</th></tr></thead><tbody>\n",
 	        origins ? "origins" : "sites", origins ? "origin" : "site");
 	for (size_t i = 0; i < n && i < top; i++) {
 		const struct gp_row *r = &rows[i];
@@ -178,7 +179,7 @@ static void table(FILE *out, const struct gp_row *rows, size_t n, size_t top, in
 		fprintf(out, "<tr class=\"%s\"><td class=\"num\" data-v=\"%zu\">%zu</td><td>%s</td>",
 		        rows[i].kind ? "relocation" : "realloc", i + 1, i + 1,
 		        rows[i].kind ? "relocation" : "realloc");
-		where_cell(out, &r->site->where);
+		where_cell(out, r->nstack ? &r->stack[0] : &r->site->where); /* the heaviest stack's */
 		fprintf(out, "<td class=\"num\" data-v=\"%llu\">%s</td>", (unsigned long long)s->bytes_copied,
 		        bytes(a, (double)s->bytes_copied));
 		fprintf(out, "<td class=\"num\" data-v=\"%.6g\">%.2fx</td>", r->amplification, r->amplification);
@@ -192,8 +193,9 @@ static void table(FILE *out, const struct gp_row *rows, size_t n, size_t top, in
 		        count(a, s->chains));
 		fprintf(out, "<td class=\"num\" data-v=\"%llu\">%s</td>", (unsigned long long)s->peak_max,
 		        bytes(a, (double)s->peak_max));
-		fprintf(out, "<td><span class=\"pat %s\">%s</span>", gp_pattern_name(r->pattern),
-		        gp_pattern_name(r->pattern));
+		fprintf(out, "<td><span class=\"pat %s\" title=\"", gp_pattern_name(r->pattern));
+		esc(out, r->pattern_text);
+		fprintf(out, "\">%s</span>", gp_pattern_name(r->pattern));
 		if (s->grows && r->factor_median > 0)
 			fprintf(out, "<br><small>x%.3f, +%s</small>", r->factor_median,
 			        bytes(b, r->delta_median));
@@ -319,15 +321,16 @@ static void charts(FILE *out, const struct gp_row *rows, size_t n)
 			moves += (s->pts[j].flags & GP_STEP_MOVED) != 0;
 		fprintf(out, "<figure class=\"chartbox\" id=\"chart-%zu\" data-pattern=\"%s\"><figcaption>"
 		        "<b>%zu.</b> <code>", i + 1, gp_pattern_name(r->pattern), i + 1);
-		esc(out, r->site->where.function ? r->site->where.function : "??");
+		const struct gp_vframe *w = r->nstack ? &r->stack[0] : &r->site->where;
+		esc(out, w->function ? w->function : "??");
 		fputs("</code>", out);
-		if (r->site->where.file) {
+		if (w->file) {
 			fputs(" <span class=\"loc\">", out);
-			esc(out, base(r->site->where.file));
-			fprintf(out, ":%d</span>", r->site->where.line);
+			esc(out, base(w->file));
+			fprintf(out, ":%d</span>", w->line);
 		}
 		fprintf(out, " <span class=\"pat %s\">%s</span>%s<br><small>worst chain: %s steps, copied "
-		        "%s, peak %s", gp_pattern_name(r->pattern), gp_pattern_name(r->pattern),
+		        "%s; the site's largest block %s", gp_pattern_name(r->pattern), gp_pattern_name(r->pattern),
 		        rows[i].kind ? " <span class=\"pat reloc\">relocation</span>" : "",
 		        count(a, s->pts[s->n - 1].step), bytes(b, (double)s->bytes_copied),
 		        bytes(c, (double)r->st->peak_max));

@@ -461,8 +461,8 @@ void gp_view_release(struct gp_view *v)
 		free(k);
 	}
 	for (uint32_t i = 0; i < v->nsites; i++) {
-		for (int h = 0; h < 4; h++)
-			free(v->sites[i]->heavy[h]);
+		for (int h = 0; h < 16; h++)
+			free(v->sites[i]->heavy[h / 4][h % 4]);
 		free(v->sites[i]->stack);
 		free(v->sites[i]);
 	}
@@ -768,15 +768,11 @@ static void pick_heavy(struct gp_view *v, enum gp_sort key)
 	}
 	for (uint32_t id = 0; id < v->nsites; id++) {
 		struct gp_site *site = v->sites[id];
+		if (site->have_heavy[key])
+			continue;
+		site->have_heavy[key] = 1;
 		for (int slot = 0; slot < 4; slot++) {
 			size_t bi = best[(size_t)id * 4 + (size_t)slot];
-			if (site->have_heavy[slot] && site->heavy_key[slot] == (int)key)
-				continue;
-			free(site->heavy[slot]);
-			site->heavy[slot] = NULL;
-			site->nheavy[slot] = 0;
-			site->have_heavy[slot] = 1;
-			site->heavy_key[slot] = (int)key;
 			if (bi == SIZE_MAX)
 				continue;
 			const struct gp_stack *s = &a->stacks[bi];
@@ -785,8 +781,8 @@ static void pick_heavy(struct gp_view *v, enum gp_sort key)
 			gp_view_site_frame(v, s->frames, s->n, slot == 1 ? GP_KIND_RELOCATION
 			                                                  : GP_KIND_REALLOC, &fi, &si);
 			if (fi < s->n)
-				site->heavy[slot] = vframes_from(v, s->frames, s->n, fi, si,
-				                                 &site->nheavy[slot]);
+				site->heavy[key][slot] = vframes_from(v, s->frames, s->n, fi, si,
+				                                      &site->nheavy[key][slot]);
 		}
 	}
 	free(best);
@@ -843,9 +839,9 @@ static struct gp_row *rows_of(struct gp_view *v, int origins, int kinds, enum gp
 			r->delta_median = gp_samples_median(&st->deltas);
 			r->pattern = gp_stats_pattern(st);
 			int slot = origins * 2 + kind;
-			if (r->site->nheavy[slot]) {
-				r->stack = r->site->heavy[slot];
-				r->nstack = r->site->nheavy[slot];
+			if (r->site->nheavy[key][slot]) {
+				r->stack = r->site->heavy[key][slot];
+				r->nstack = r->site->nheavy[key][slot];
 			} else {
 				r->stack = r->site->stack;
 				r->nstack = r->site->nstack;

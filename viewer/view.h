@@ -39,11 +39,10 @@ struct gp_site {
 	struct gp_vframe *stack; /* where, then its callers outward (of the first stack seen) */
 	unsigned nstack;
 	unsigned flavor;        /* GP_FLAVOR_* */
-	/* The heaviest stack of each kind, as a site [0..1] and as an origin [2..3], by the sort
-	 * key it was chosen for (gp_view_site_stack). */
-	struct gp_vframe *heavy[4];
-	unsigned nheavy[4];
-	int heavy_key[4];
+	/* The heaviest stack of each kind, as a site [0..1] and as an origin [2..3], by each sort
+	 * key (enum gp_sort), made when rows are first asked for by that key. */
+	struct gp_vframe *heavy[4][4];
+	unsigned nheavy[4][4];
 	int have_heavy[4];
 };
 
@@ -98,7 +97,7 @@ struct gp_row {
 	                         * 4 KiB, then +4 KiB)", and the other shapes seen there */
 	char advice[768];
 	/* The heaviest stack of this site (or origin) and kind by the sort key (SPEC: not the
-	 * first seen): stack[0] is the site, then its callers outward. */
+	 * first seen): stack[0] is the site, then its callers outward. Held by the view. */
 	const struct gp_vframe *stack;
 	unsigned nstack;
 };
