@@ -50,7 +50,7 @@ def normalize(name, data):
 
 
 def main():
-    growprof, root = sys.argv[1], sys.argv[2]
+    growprof, root = os.path.abspath(sys.argv[1]), sys.argv[2]
     update = "--update" in sys.argv[3:]
     golden = os.path.join(root, "tests", "attr", "golden")
     bad = 0
