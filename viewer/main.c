@@ -59,7 +59,12 @@ static const char report_help[] =
 	"\n"
 	"Relocation chains (growth by malloc + copy + free) are reported beside realloc chains;\n"
 	"in stacks they end with a '[relocation]' frame. A progress line is shown on stderr\n"
-	"while large traces are read, when stderr is a terminal.\n";
+	"while large traces are read, when stderr is a terminal.\n"
+	"A site is never a free path (free, _PyObject_Free, Py_DECREF, a destructor, release());\n"
+	"each site shows its heaviest stack by the --sort key. Patterns, per chain: linear\n"
+	"(increments that do not grow with the size), geometric (a factor > 1), few (under 3\n"
+	"grows) or mixed (with what was seen). 'largest block' (JSON peak_bytes) is the largest\n"
+	"size one of a site's chains reached.\n";
 
 int gp_die_usage(const char *cmd, const char *fmt, ...)
 {
