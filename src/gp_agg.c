@@ -260,7 +260,9 @@ static void shapes_add(struct gp_shapes *s, const struct gp_shape *sh, uint64_t 
                        const uint64_t (*pairs)[2], size_t npairs)
 {
 	enum gp_pattern p = sh->pattern;
-	if (p == GP_PATTERN_FEW && s->npool < GP_POOL_MAX) {
+	/* A single grow says nothing about how increments scale: only chains of two are
+	 * pooled. */
+	if (p == GP_PATTERN_FEW && sh->grows >= 2 && s->npool < GP_POOL_MAX) {
 		uint32_t before = s->npool;
 		for (size_t i = 0; i < npairs && s->npool < GP_POOL_MAX; i++)
 			if (pairs[i][1] > pairs[i][0] && pairs[i][0] > 0) {

@@ -82,8 +82,9 @@ struct gp_shapes {
 	struct gp_shape top[GP_PATTERN_N]; /* of the chain that copied most, per pattern */
 	uint64_t top_copied[GP_PATTERN_N];
 	int have_top[GP_PATTERN_N];
-	/* The first grows of chains with too few to tell, pooled: 20,000 chains that each
-	 * double twice are geometric together. `pooled` is their shape (FEW until it tells). */
+	/* The first grows of chains with two grows (too few to tell), pooled: 20,000 chains
+	 * that each double twice are geometric together. `pooled` is their shape (FEW until it
+	 * tells). */
 	uint64_t pool[GP_POOL_MAX][2];
 	uint32_t npool;
 	struct gp_shape pooled;

@@ -619,7 +619,7 @@ static void describe(struct gp_row *r)
 	shape_words(what, sizeof what, r->pattern, m);
 	o += (size_t)snprintf(out, cap, "%s", what);
 	if (pooled && o < cap)
-		o += (size_t)snprintf(out + o, cap - o, ", from the grows of %s chains of 1 or 2 grows",
+		o += (size_t)snprintf(out + o, cap - o, ", from the grows of %s chains of 2 grows",
 		                      gp_fmt_count(n, sizeof n, sh->chains[GP_PATTERN_FEW]));
 	for (int p = 0; p < GP_PATTERN_N && o < cap; p++) {
 		if (p == (int)r->pattern || !sh->have_top[p] || (pooled && p == GP_PATTERN_FEW))
