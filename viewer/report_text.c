@@ -41,7 +41,8 @@ static void callers(FILE *out, const struct gp_view *v, const struct gp_row *r)
 {
 	unsigned shown = 0;
 	for (unsigned i = 1; i < r->nstack && shown < 2; i++) {
-		if (gp_view_skip_module(v, r->stack[i].module)) /* __libc_start_main */
+		if (gp_view_skip_module(v, r->stack[i].module) || /* __libc_start_main */
+		    (r->stack[i].function && strcmp(r->stack[i].function, "_start") == 0))
 			continue;
 		fputs(shown ? " < " : "     from ", out);
 		where(out, &r->stack[i]);
