@@ -304,7 +304,7 @@ static void summary(const char *dir, int created)
 	free(rows);
 	size_t cut = 0;
 	for (size_t i = 0; i < a->ntraces; i++)
-		cut += a->traces[i].cut_short != 0;
+		cut += a->traces[i].cut_short && !gp_run_trace_damaged(&v, i);
 	if (v.run.nnotes)
 		fprintf(stderr, "growprof: %zu trace%s damaged, read up to the damage: %s\n",
 		        v.run.nnotes, v.run.nnotes == 1 ? "" : "s", v.run.notes[0]);

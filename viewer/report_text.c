@@ -154,7 +154,7 @@ void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	char n1[32], n2[32], n3[32], n4[32];
 	processes(out, v);
 	for (size_t i = 0; i < a->ntraces; i++)
-		if (a->traces[i].cut_short)
+		if (a->traces[i].cut_short && !gp_run_trace_damaged(v, i)) /* noted below */
 			fprintf(out, "warning: %s was cut short (the process did not finish writing it); "
 			        "numbers cover what it recorded\n", a->traces[i].file);
 	for (size_t i = 0; i < v->run.nnotes; i++)

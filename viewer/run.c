@@ -69,7 +69,10 @@ static int load_trace(struct gp_view *v, const char *path)
 		uint64_t *s = realloc(r->reloc_steps, cap * sizeof *s);
 		if (s)
 			r->reloc_steps = s;
-		if (!c || !s) {
+		unsigned char *d = realloc(r->damaged, cap);
+		if (d)
+			r->damaged = d;
+		if (!c || !s || !d) {
 			snprintf(v->agg.err, sizeof v->agg.err, "out of memory");
 			return -1;
 		}
@@ -77,6 +80,7 @@ static int load_trace(struct gp_view *v, const char *path)
 	}
 	r->reloc_copied[r->n] = v->agg.reloc_totals.bytes_copied - before.bytes_copied;
 	r->reloc_steps[r->n] = v->agg.reloc_totals.steps - before.steps;
+	r->damaged[r->n] = rc != 0;
 	r->n++;
 	return rc;
 }
@@ -139,8 +143,10 @@ static int list_folder(const char *dir, char ***names, size_t *n, char *err, siz
 }
 
 /* A trace of a run folder: it must be readable (a file the user cannot read is never
- * skipped quietly); what it holds may be damaged (lenient: kept up to the damage). */
-static int load_member(struct gp_view *v, const char *path, int lenient, char *err, size_t cap)
+ * skipped quietly); what it holds may be damaged (lenient: kept up to the damage, and
+ * *whole is left alone). */
+static int load_member(struct gp_view *v, const char *path, int lenient, size_t *whole,
+                       char *err, size_t cap)
 {
 	struct stat st;
 	if (stat(path, &st))
@@ -152,8 +158,10 @@ static int load_member(struct gp_view *v, const char *path, int lenient, char *e
 		return fail(err, cap, "%s: cannot read: %s", path, strerror(errno));
 	close(fd);
 	size_t had = v->agg.ntraces;
-	if (load_trace(v, path) == 0)
+	if (load_trace(v, path) == 0) {
+		(*whole)++;
 		return 0;
+	}
 	if (!lenient || strcmp(v->agg.err, "out of memory") == 0)
 		return fail(err, cap, "%s: %s", path, v->agg.err);
 	int kept = v->agg.ntraces > had;
@@ -174,16 +182,16 @@ int gp_run_load(struct gp_view *v, char **inputs, int n, int lenient, char *err,
 			size_t count = 0;
 			if (list_folder(inputs[i], &names, &count, err, cap))
 				return -1;
-			size_t had = v->agg.ntraces, notes = v->run.nnotes;
+			size_t whole = 0, notes = v->run.nnotes;
 			int rc = 0;
 			for (size_t k = 0; k < count && !rc; k++)
-				rc = load_member(v, names[k], lenient, err, cap);
+				rc = load_member(v, names[k], lenient, &whole, err, cap);
 			for (size_t k = 0; k < count; k++)
 				free(names[k]);
 			free(names);
 			if (rc)
 				return -1;
-			if (v->agg.ntraces == had) /* every trace foreign or damaged: nothing is whole */
+			if (!whole) /* every trace foreign or damaged */
 				return fail(err, cap, "%s: no readable trace in this run folder (%s)",
 				            inputs[i], v->run.notes[notes]);
 			continue;
@@ -192,6 +200,11 @@ int gp_run_load(struct gp_view *v, char **inputs, int n, int lenient, char *err,
 			return fail(err, cap, "%s: %s", inputs[i], v->agg.err);
 	}
 	return 0;
+}
+
+int gp_run_trace_damaged(const struct gp_view *v, size_t i)
+{
+	return i < v->run.n && v->run.damaged[i];
 }
 
 uint64_t gp_run_trace_copied(const struct gp_view *v, size_t i)
@@ -247,6 +260,7 @@ void gp_run_release(struct gp_run *r)
 {
 	free(r->reloc_copied);
 	free(r->reloc_steps);
+	free(r->damaged);
 	for (size_t i = 0; i < r->nnotes; i++)
 		free(r->notes[i]);
 	free(r->notes);

@@ -19,6 +19,7 @@ struct gp_view;
 struct gp_run {
 	uint64_t *reloc_copied; /* per trace (as v->agg.traces): bytes its relocations copied */
 	uint64_t *reloc_steps;  /* and its relocation steps */
+	unsigned char *damaged; /* and whether it was damaged (read up to the damage, noted) */
 	size_t n, cap;
 	char **notes;           /* one line each: a damaged trace of a run, what was kept */
 	size_t nnotes;
@@ -28,11 +29,14 @@ struct gp_run {
  * Read every input into v: a trace file, or every trace of a run folder (by name). A trace
  * that is missing or unreadable, a folder with no trace, always fail. A damaged trace of a
  * run folder fails too unless `lenient`: then what it held before the damage is kept and a
- * note says so (report shows what is whole; check and diff gate only on whole runs).
+ * note says so (report shows what is whole; check and diff gate only on whole runs). A
+ * folder whose every trace is damaged has nothing whole: it fails.
  * @return 0, or -1 with "FILE: what is wrong" in err.
  */
 int gp_run_load(struct gp_view *v, char **inputs, int n, int lenient, char *err, size_t cap);
 
+/* Was trace i damaged (its note says how; it is also cut short, and said once)? */
+int gp_run_trace_damaged(const struct gp_view *v, size_t i);
 /* Bytes copied and steps of trace i, realloc and relocation chains together. */
 uint64_t gp_run_trace_copied(const struct gp_view *v, size_t i);
 uint64_t gp_run_trace_steps(const struct gp_view *v, size_t i);
