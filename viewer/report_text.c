@@ -159,6 +159,11 @@ void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 			        "numbers cover what it recorded\n", a->traces[i].file);
 	for (size_t i = 0; i < v->run.nnotes; i++)
 		fprintf(out, "warning: %s\n", v->run.notes[i]);
+	char missing[512];
+	size_t nmissing = gp_run_missing_modules(v, missing, sizeof missing);
+	if (nmissing)
+		fprintf(out, "warning: %zu module%s not found here, so %s frames are unnamed: %s\n",
+		        nmissing, nmissing == 1 ? "" : "s", nmissing == 1 ? "its" : "their", missing);
 	fprintf(out, "  allocs %s, frees %s, steps %s, failed %s\n", gp_fmt_count(n1, 32, t->allocs),
 	        gp_fmt_count(n2, 32, t->frees), gp_fmt_count(n3, 32, t->steps),
 	        gp_fmt_count(n4, 32, t->failed));

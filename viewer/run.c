@@ -233,6 +233,28 @@ int gp_run_trace_grew(const struct gp_view *v, size_t i)
 	return mine > 0 && mine * 100 >= all;
 }
 
+size_t gp_run_missing_modules(const struct gp_view *v, char *buf, size_t cap)
+{
+	size_t n = 0, len = 0;
+	buf[0] = 0;
+	const char **seen = calloc(v->nsites + 1, sizeof *seen);
+	for (uint32_t i = 0; seen && i < v->nsites; i++) {
+		const char *m = v->sites[i]->where.module;
+		if (!m || v->sites[i]->where.function || access(m, R_OK) == 0)
+			continue;
+		size_t k = 0;
+		while (k < n && strcmp(seen[k], m))
+			k++;
+		if (k < n)
+			continue;
+		seen[n++] = m;
+		if (len < cap)
+			len += (size_t)snprintf(buf + len, cap - len, "%s%s", n > 1 ? ", " : "", m);
+	}
+	free(seen);
+	return n;
+}
+
 int gp_run_mkdirs(const char *path)
 {
 	char *p = strdup(path);

@@ -44,6 +44,14 @@ uint64_t gp_run_trace_steps(const struct gp_view *v, size_t i);
  * nothing was copied)? The others are counted in one line, not listed. */
 int gp_run_trace_grew(const struct gp_view *v, size_t i);
 
+/*
+ * The modules whose frames stay unnamed because they are not on this machine (a run copied
+ * elsewhere, a binary rebuilt or deleted since): the files of the sites without a function
+ * that cannot be read here, their paths joined by ", " into buf (at most `cap` bytes).
+ * @return how many.
+ */
+size_t gp_run_missing_modules(const struct gp_view *v, char *buf, size_t cap);
+
 /* Create `path` and its missing parents, each 0700 (the umask may only make them
  * stricter). @return 0, or -1 with errno set (EEXIST if `path` itself exists). */
 int gp_run_mkdirs(const char *path);

@@ -375,6 +375,24 @@ def case_bad_folders(c, root):
                    "alldamaged: no readable trace")
 
 
+def case_missing_module(c, root):
+    """A run reported where its program is gone: the module is named as missing."""
+    d = fresh(root, "moved")
+    prog = os.path.join(d, "prog")
+    shutil.copy(c.args.target, prog)
+    env = c.env(GPTRUTH_OUTPUT=os.path.join(root, "truth-moved.json"))
+    p = c.growprof(d, "record", "-o", "run", "--", prog, env=env)
+    c.check("a moved program: record exits 0", p.returncode == 0, c.detail(p))
+    before = c.growprof(d, "report", "run")
+    c.check("a program still there: no warning about modules",
+            before.returncode == 0 and "not found here" not in before.out, c.detail(before))
+    os.remove(prog)
+    after = c.growprof(d, "report", "run")
+    c.check("a program gone: one warning names it as missing",
+            after.returncode == 0 and f"warning: 1 module not found here, so its frames are "
+            f"unnamed: {prog}\n" in after.out, c.detail(after))
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--growprof", required=True)
@@ -392,6 +410,7 @@ def main(argv):
         case_output_option(c, root)
         case_preload_folder(c, root)
         case_bad_folders(c, root)
+        case_missing_module(c, root)
     except gptest.Failure as e:
         c.check("the run went through", False, str(e))
     finally:
