@@ -23,6 +23,7 @@ static const char usage_text[] =
 	"Find realloc-driven growth that copies: where a program's buffers grow a little at a\n"
 	"time and pay O(n^2) copying.\n"
 	"\n"
+	"Start with:\n"
 	"  growprof record -- ./app args     one run folder: ./growprof.app.PID/\n"
 	"  growprof report growprof.app.PID  its growth hotspots\n"
 	"\n"

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +96,7 @@ static int list_folder(const char *dir, char ***names, size_t *n, char *err, siz
 	DIR *d = opendir(dir);
 	if (!d)
 		return fail(err, cap, "%s: cannot open the folder: %s", dir, strerror(errno));
-	char **list = NULL, other[256] = "";
+	char **list = NULL, other[256] = "", run[PATH_MAX + 256] = "";
 	size_t count = 0, nother = 0, nmaps = 0;
 	struct dirent *e;
 	int rc = 0;
@@ -108,7 +109,13 @@ static int list_folder(const char *dir, char ***names, size_t *n, char *err, siz
 			continue;
 		}
 		if (!ends_with(name, ".zst")) {
-			if (!nother++)
+			struct stat st;
+			char sub[PATH_MAX];
+			snprintf(sub, sizeof sub, "%s/%s", dir, name);
+			if (!*run && !strncmp(name, "growprof.", 9) && stat(sub, &st) == 0 &&
+			    S_ISDIR(st.st_mode))
+				snprintf(run, sizeof run, "%s", sub);
+			else if (!nother++)
 				snprintf(other, sizeof other, "%s", name);
 			continue;
 		}
@@ -123,7 +130,9 @@ static int list_folder(const char *dir, char ***names, size_t *n, char *err, siz
 	}
 	closedir(d);
 	if (rc == 0 && count == 0) {
-		if (nother)
+		if (*run) /* the folder `record` was run in, not the run */
+			rc = fail(err, cap, "%s: no trace in it, but run folders: name one (%s)", dir, run);
+		else if (nother)
 			rc = fail(err, cap, "%s: not a growprof run: no trace (*.zst) in it, only other "
 			          "files (%s%s)", dir, other, nother > 1 ? ", ..." : "");
 		else

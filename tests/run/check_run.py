@@ -202,6 +202,9 @@ def case_wrapper(c, root, end, umask):
     c.check(f"{what}: the first hotspot of report RUN is {hot}",
             bool(first) and re.match(rf"\s+1\. {hot} \(linear\.c:\d+\)$", first[0]),
             c.detail(text))
+    dot = c.growprof(d, "report", ".")
+    one_line_exit2(c, f"{what}: report of the working folder, which holds the run", dot,
+                   f"growprof report: .: no trace in it, but run folders: name one (./{run})")
     # check and diff take the folder too
     chk = c.growprof(d, "check", "--max-copied", str(s["bytes_copied"] - 1), "--per-site", run)
     c.check(f"{what}: check RUN fails a limit one byte under the hotspot",
