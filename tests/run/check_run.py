@@ -251,6 +251,18 @@ def case_output_option(c, root):
         c.check(f"-o {out}: refused with exit 2 and one line saying why",
                 p.returncode == 2 and p.err.count("\n") == 1 and why in p.err, c.detail(p))
         c.check(f"-o {out}: the program did not run", not os.path.exists(marker))
+    # the default folder cannot be made (the working folder was removed): refused first
+    marker = os.path.join(root, "ran-gone")
+    os.mkdir(os.path.join(d, "gone"))
+    p = gptest.run(["sh", "-c", 'cd gone && rmdir ../gone && exec "$@"', "sh",
+                    os.path.abspath(c.args.growprof), "record", "--", "touch", marker],
+                   c.env(), d, "record in a removed folder", TIMEOUT)
+    err = p.stderr.decode()
+    c.check("record in a removed working folder: exit 2, one line", p.returncode == 2
+            and err.count("\n") == 1 and "cannot create the run folder ./growprof.touch." in err,
+            f"exit {p.returncode}, stderr {err!r}")
+    c.check("record in a removed working folder: the program did not run",
+            not os.path.exists(marker))
     # the default folder cannot be made in a folder we may not write: also refused first
     ro = fresh(root, "readonly")
     os.chmod(ro, 0o555)
