@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -268,6 +269,34 @@ static size_t exe_name(char *dst, size_t cap)
 	return k;
 }
 
+/*
+ * GROWPROF_OUTPUT naming a folder (a trailing '/', or an existing directory): the trace goes
+ * in it under its default name, the folder and its missing parents created 0700 (a run
+ * folder is private). Syscalls only: this runs in the program, maybe from a malloc.
+ */
+static size_t into_folder(char *dst, size_t n, size_t cap, const char *exe)
+{
+	struct stat st;
+	int slash = n > 0 && dst[n - 1] == '/';
+	if (!slash && !(stat(dst, &st) == 0 && S_ISDIR(st.st_mode)))
+		return n;
+	for (size_t i = 1; slash && i < n; i++)
+		if (dst[i] == '/') {
+			dst[i] = 0;
+			int saved = errno;
+			mkdir(dst, 0700); /* EEXIST for all but the missing ones */
+			errno = saved;
+			dst[i] = '/';
+		}
+	if (!slash)
+		n = cat(dst, n, cap, "/");
+	n = cat(dst, n, cap, "growprof.");
+	n = cat(dst, n, cap, exe);
+	n = cat(dst, n, cap, ".");
+	n = cat_u(dst, n, cap, (uint64_t)gp_pid);
+	return cat(dst, n, cap, ".zst");
+}
+
 /* Expand %p, %e and %% of the pattern; `attempt` > 0 adds ".N" before a ".zst" suffix. */
 static void expand_path(char *dst, size_t cap, unsigned attempt)
 {
@@ -289,6 +318,7 @@ static void expand_path(char *dst, size_t cap, unsigned attempt)
 		}
 	}
 	dst[n] = 0;
+	n = into_folder(dst, n, cap, exe);
 	if (attempt) {
 		char suffix[8] = "";
 		if (n >= 4 && strcmp(dst + n - 4, ".zst") == 0) {

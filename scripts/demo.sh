@@ -9,5 +9,5 @@ out=$(mktemp -d)
 echo "\$ growprof record -o $out -- build/examples/growdemo"
 build/viewer/growprof record -o "$out" -- build/examples/growdemo
 echo
-echo "\$ growprof report $out/growprof.growdemo.*.zst"
-build/viewer/growprof report --top 5 "$out"/growprof.growdemo.*.zst
+echo "\$ growprof report $out"
+build/viewer/growprof report --top 5 "$out"

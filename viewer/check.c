@@ -69,10 +69,11 @@
 #include <unistd.h>
 
 static const char check_help[] =
-	"usage: growprof check [OPTIONS] TRACE...\n"
+	"usage: growprof check [OPTIONS] RUN|TRACE...\n"
 	"\n"
-	"Gate CI on realloc copying: exit 1 if the traces exceed the limits, 0 if they do not,\n"
-	"2 on a usage error or an unreadable trace. The limits apply to the whole run (its bytes\n"
+	"Gate CI on realloc copying: exit 1 if the runs (folders from 'growprof record') or\n"
+	"traces exceed the limits, 0 if they do not, 2 on a usage error or an unreadable or\n"
+	"damaged trace. The limits apply to the whole run (its bytes\n"
 	"copied, moves and amplification = bytes copied / sum of the chains' peaks), or with\n"
 	"--per-site to each call site. A number greater than its limit fails; equal passes.\n"
 	"\n"

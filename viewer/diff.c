@@ -35,6 +35,7 @@
 static const char diff_help[] =
 	"usage: growprof diff [OPTIONS] BASE_TRACE... -- NEW_TRACE...\n"
 	"\n"
+	"(Run folders from 'growprof record' or trace files, on either side.)\n"
 	"Compare two runs site by site: the change in bytes copied, moves and amplification of\n"
 	"each call site, new and vanished sites, largest increase in bytes copied first. Sites\n"
 	"match by function, source file and line (else module and address).\n"

@@ -91,22 +91,98 @@ static void section(FILE *out, struct gp_view *v, int origins, enum gp_sort key,
 	free(rows);
 }
 
+static const char *exe_of(const struct gp_trace_info *t)
+{
+	const char *b = gp_gate_base(t->exe);
+	return b && *b ? b : "?";
+}
+
+struct exe_count {
+	const char *exe;
+	size_t n;
+};
+
+static int by_count(const void *a, const void *b)
+{
+	const struct exe_count *x = a, *y = b;
+	if (x->n != y->n)
+		return x->n < y->n ? 1 : -1;
+	return strcmp(x->exe, y->exe);
+}
+
+/*
+ * The header's processes: those that grew by name and pid, the others (the shells and `env`
+ * of a wrapper script) counted in one line by executable, so that a run of sixty processes
+ * still starts with what matters.
+ */
+static void processes(FILE *out, struct gp_view *v)
+{
+	const struct gp_agg *a = &v->agg;
+	size_t n = a->ntraces, grew = 0, shown = 0;
+	for (size_t i = 0; i < n; i++)
+		grew += gp_run_trace_grew(v, i) != 0;
+	fprintf(out, "growprof report: %zu process%s", n, n == 1 ? "" : "es");
+	if (n > 1 && grew < n)
+		fprintf(out, grew ? ", %zu grew" : ", none grew", grew);
+	for (size_t i = 0; i < n; i++) {
+		if (!gp_run_trace_grew(v, i) && (grew || n > 1))
+			continue;
+		if (shown == 8) {
+			fprintf(out, ", +%zu more", grew - shown);
+			break;
+		}
+		fprintf(out, "%s %s[%llu]", shown++ ? "," : ":", exe_of(&a->traces[i]),
+		        (unsigned long long)a->traces[i].pid);
+	}
+	fputc('\n', out);
+	if (n - grew == 0 || n == 1)
+		return;
+	struct exe_count *c = calloc(n, sizeof *c);
+	size_t kinds = 0;
+	for (size_t i = 0; c && i < n; i++) {
+		if (gp_run_trace_grew(v, i))
+			continue;
+		size_t k = 0;
+		while (k < kinds && strcmp(c[k].exe, exe_of(&a->traces[i])))
+			k++;
+		if (k == kinds)
+			c[kinds++].exe = exe_of(&a->traces[i]);
+		c[k].n++;
+	}
+	if (c)
+		qsort(c, kinds, sizeof *c, by_count);
+	fprintf(out, "  %s%zu process%s with little or no growth", grew ? "+" : "", n - grew,
+	        n - grew == 1 ? "" : "es");
+	for (size_t k = 0; c && k < kinds; k++) {
+		if (k == 6) {
+			fprintf(out, ", ...");
+			break;
+		}
+		fprintf(out, "%s %s", k ? "," : ":", c[k].exe);
+		if (c[k].n > 1)
+			fprintf(out, " x%zu", c[k].n);
+	}
+	fputc('\n', out);
+	free(c);
+}
+
 void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 {
 	const struct gp_agg *a = &v->agg;
 	const struct gp_totals *t = &a->totals;
 	char n1[32], n2[32], n3[32], n4[32];
-	fprintf(out, "growprof report: %zu trace%s", a->ntraces, a->ntraces == 1 ? "" : "s");
-	for (size_t i = 0; i < a->ntraces && i < 4; i++)
-		fprintf(out, "%s %s[%llu]", i ? "," : ":", gp_gate_base(a->traces[i].exe) ? gp_gate_base(a->traces[i].exe) : "?",
-		        (unsigned long long)a->traces[i].pid);
-	if (a->ntraces > 4)
-		fprintf(out, ", ...");
-	fputc('\n', out);
+	processes(out, v);
 	for (size_t i = 0; i < a->ntraces; i++)
-		if (a->traces[i].cut_short)
+		if (a->traces[i].cut_short && !gp_run_trace_damaged(v, i)) /* noted below */
 			fprintf(out, "warning: %s was cut short (the process did not finish writing it); "
 			        "numbers cover what it recorded\n", a->traces[i].file);
+	for (size_t i = 0; i < v->run.nnotes; i++)
+		fprintf(out, "warning: %s\n", v->run.notes[i]);
+	char missing[512];
+	size_t nmissing = gp_run_missing_modules(v, missing, sizeof missing);
+	if (nmissing)
+		fprintf(out, "warning: %zu module%s not found here, so %s frames are unnamed: %s\n",
+		        nmissing, nmissing == 1 ? "" : "s", nmissing == 1 ? "its" : "their", missing);
 	fprintf(out, "  allocs %s, frees %s, steps %s, failed %s\n", gp_fmt_count(n1, 32, t->allocs),
 	        gp_fmt_count(n2, 32, t->frees), gp_fmt_count(n3, 32, t->steps),
 	        gp_fmt_count(n4, 32, t->failed));

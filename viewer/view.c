@@ -454,6 +454,7 @@ int gp_view_load(struct gp_view *v, const char *path)
 void gp_view_release(struct gp_view *v)
 {
 	gp_agg_release(&v->agg);
+	gp_run_release(&v->run);
 	struct site_key *index = v->site_index, *k, *tmp;
 	HASH_ITER(hh, index, k, tmp) {
 		HASH_DEL(index, k);

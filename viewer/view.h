@@ -6,6 +6,7 @@
 #define GP_VIEW_H
 
 #include "gp_agg.h"
+#include "run.h"
 #include "symbolize.h"
 
 #include <stdint.h>
@@ -58,6 +59,7 @@ struct gp_view {
 	const char **skipmods;  /* glob patterns of file names of modules that are never a site */
 	size_t nskipmods;
 	int progress;           /* show progress on stderr */
+	struct gp_run run;      /* per process, and notes on damaged inputs (run.c) */
 };
 
 /* Prepare a view with the default wrapper list. @return 0, -1 out of memory. */

@@ -244,7 +244,7 @@ def test_check(c, trace, rep, sites):
          "growprof check: --max-moves wants a non-negative whole number, not '-3'"),
         (["--max-moves", "2.5", trace], "--max-moves wants a non-negative whole number"),
         ([trace], "growprof check: no limit given"),
-        (["--max-moves", "10"], "growprof check: no trace file given"),
+        (["--max-moves", "10"], "growprof check: no trace file or run folder given"),
         (["--max-moves", "10", "missing.zst"],
          "growprof check: missing.zst: cannot open: No such file or directory"),
         (["--max-moves", "10", "--suppressions", "missing.supp", trace],
