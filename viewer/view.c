@@ -92,6 +92,8 @@ static const char *const free_paths[] = {
 	"core::ptr::drop_in_place*", "<* as core::ops::drop::Drop>::drop", "drop_in_place*",
 	"release", "*_release", "release_*", "*Release", "destroy", "*_destroy", "destroy_*",
 	"dispose", "*_dispose", "*_unref", "*_decref", "*_delete", "delete_*", "dealloc*",
+	"drop", "*_drop", "drop_*", "discard", "*_discard", "recycle", "*_recycle", "reclaim",
+	"*_reclaim", "cleanup", "*_cleanup", "cleanup_*", "unref", "decref",
 	"Perl_sv_clear", "Perl_sv_free*", "Perl_safesysfree", "g_free", "g_free_sized",
 	"g_slice_free*", "sqlite3DbFree*", "jv_mem_free", "jv_free",
 };
