@@ -208,6 +208,11 @@ static const char *gp_intern(struct gp_symbolizer *s, const char *str)
 	return str == NULL ? NULL : gp_intern_n(s, str, strlen(str));
 }
 
+const char *gp_symbolizer_intern(struct gp_symbolizer *s, const char *str)
+{
+	return s == NULL ? NULL : gp_intern(s, str);
+}
+
 /* Length of `str` without a trailing Rust legacy hash "::h" + 16 hex digits. libiberty
  * already drops it when it recognizes a legacy Rust symbol; this catches names it treated as
  * plain C++ (e.g. with an unusual suffix), which would otherwise split one function into one

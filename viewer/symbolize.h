@@ -72,4 +72,8 @@ int gp_symbolize(struct gp_symbolizer *s, const char *path, const uint8_t *build
  * memory runs out. NULL name returns NULL. */
 const char *gp_symbolizer_demangle(struct gp_symbolizer *s, const char *name);
 
+/* The symbolizer's interned copy of `str` (for names found elsewhere, e.g. perf maps, to be
+ * valid and compare like its own), NULL if str is NULL or memory runs out. */
+const char *gp_symbolizer_intern(struct gp_symbolizer *s, const char *str);
+
 #endif /* GP_SYMBOLIZE_H */

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "view.h"
 #include "gate.h"
+#include "perfmap.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -135,11 +136,26 @@ int gp_view_add_skip_module(struct gp_view *v, const char *pattern)
 	return add_pattern(&v->skipmods, &v->nskipmods, pattern);
 }
 
+/* The name a perf map gives code in no module (JIT, interpreter trampolines), from the map
+ * of the process whose trace is being read. */
+static const char *perfmap_name(struct gp_view *v, uint64_t addr)
+{
+	size_t t = v->agg.ntraces;
+	if (t == 0)
+		return NULL;
+	if (v->perfmap_trace != t) {
+		gp_perfmap_free(v->perfmap);
+		v->perfmap = gp_perfmap_for_trace(v->agg.traces[t - 1].file, v->agg.traces[t - 1].pid);
+		v->perfmap_trace = t;
+	}
+	return gp_symbolizer_intern(v->sym, gp_perfmap_lookup(v->perfmap, addr));
+}
+
 static void symbolize_frame(struct gp_view *v, const struct gp_frame *f, struct gp_sym *out,
                             int *n, int max)
 {
 	if (!f->mod || !f->mod->path) {
-		out[0] = (struct gp_sym){ NULL, NULL, 0 };
+		out[0] = (struct gp_sym){ perfmap_name(v, f->addr), NULL, 0 };
 		*n = 1;
 		return;
 	}
@@ -232,7 +248,8 @@ static uint32_t resolve(void *ctx, const struct gp_frame *frames, unsigned n)
 		snprintf(key, sizeof key, "?");
 	else
 		snprintf(key, sizeof key, "%s@%llx#%d", frames[fi].mod && frames[fi].mod->path ?
-		         frames[fi].mod->path : "?", (unsigned long long)frames[fi].addr, si);
+		         frames[fi].mod->path : syms[si].function ? syms[si].function : "?",
+		         (unsigned long long)frames[fi].addr, si);
 	struct site_key *k;
 	struct site_key *index = v->site_index;
 	HASH_FIND_STR(index, key, k);
@@ -334,6 +351,7 @@ void gp_view_release(struct gp_view *v)
 		free(pe->norm);
 		free(pe);
 	}
+	gp_perfmap_free(v->perfmap);
 	if (v->sym)
 		gp_symbolizer_free(v->sym);
 	memset(v, 0, sizeof *v);

@@ -39,6 +39,8 @@ struct gp_view {
 	const char **skipmods;  /* glob patterns of file names of modules that are never a site */
 	size_t nskipmods;
 	int progress;           /* show progress on stderr */
+	struct gp_perfmap *perfmap; /* perf map of the trace being read (perfmap.h) */
+	size_t perfmap_trace;   /* ...which is trace perfmap_trace - 1; 0: none loaded yet */
 };
 
 /* Prepare a view with the default wrapper list. @return 0, -1 out of memory. */
