@@ -249,8 +249,6 @@ out:
 
 int main(int argc, char **argv)
 {
-	/* Symbolization stays offline: elfutils would ask debuginfod servers over the network. */
-	unsetenv("DEBUGINFOD_URLS");
 	if (argc < 2) {
 		fputs(usage_text, stderr);
 		return 2;
