@@ -25,6 +25,9 @@ truth (steps per function, truth.h). The cases:
               functions py::grow_bytes and py::outer from the kept map, and its whole stack
               (folded) goes from the interpreter's entry (Py_BytesMain) through every Python
               frame. Skipped (77) without that Python.
+  flame       the html report of a run whose deep stacks copy nothing and whose copying
+              tower is shallow: for each weight the flame graph is as tall as the frames it
+              draws (flame_height.js, headless Chromium; skipped without it).
 Site steps are compared with the truth in every case. Exit 0 if all holds, 1 otherwise.
 """
 
@@ -359,6 +362,40 @@ def case_python(args, work, version):
     return 0
 
 
+def case_flame(args, work):
+    """The html flame graph as tall as what it draws (flame_height.js in Chromium)."""
+    chromium = os.environ.get("GP_CHROMIUM", "/usr/bin/chromium")
+    node = shutil.which("node")
+    modules = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "output",
+                           "node_modules")
+    if not os.access(chromium, os.X_OK) or not node or \
+            not os.path.isdir(os.path.join(modules, "playwright-core")):
+        print("no chromium, node or playwright-core (scripts/deps.sh --test): skipped")
+        return SKIP
+    trace, out = profile(args, args.target, ["flame"], work, "flame")
+    truth = json.loads(out)
+    check(truth_steps(truth, "shrink_deep") > 0 and
+          truth["functions"]["grow_pair"]["bytes_copied"] > 0,
+          f"flame: symgrow did not both shrink deep and copy shallow: {truth}")
+    html = os.path.join(work, "report.html")
+    p = run([args.growprof, "report", "--format", "html", "-o", html, trace], base_env(),
+            work, "growprof report --format html", TIMEOUT)
+    check(p.returncode == 0, f"growprof report --format html: exit {p.returncode}: "
+          f"{show(p.stderr)}")
+    env = base_env()
+    env["NODE_PATH"] = modules
+    p = run([node, os.path.join(os.path.dirname(os.path.abspath(__file__)), "flame_height.js"),
+             html], env, work, "flame_height.js", 180)
+    print(p.stdout.decode(errors="replace"))
+    check(p.returncode == 0, f"flame graph height: {show(p.stdout)} {show(p.stderr)}")
+    found = json.loads(p.stdout)
+    byw = {m["weight"]: m for m in found["weights"]}
+    # The case this is about: the copying tower is shallow, the deep stacks copy nothing.
+    check(byw[0]["deepest"] < byw[2]["deepest"] and byw[0]["rects"] > 0,
+          f"flame: the trace does not have deep stacks without copies: {found['weights']}")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preload", required=True)
@@ -373,7 +410,7 @@ def main():
     args.source = args.source or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                               "symgrow.c")
     cases = {"stripped": case_stripped, "debuginfod": case_debuginfod,
-             "symtab": case_symtab, "tramp": case_tramp,
+             "symtab": case_symtab, "tramp": case_tramp, "flame": case_flame,
              "python3.12": lambda a, w: case_python(a, w, "3.12"),
              "python3.13": lambda a, w: case_python(a, w, "3.13")}
     if args.case not in cases:

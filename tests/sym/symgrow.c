@@ -9,6 +9,8 @@
  * grow_tramp:    (argument "tramp") called through a copy of CPython's perf trampoline in
  *                anonymous executable memory, which the program describes in
  *                /tmp/perf-PID.map as "c::tramp_grow"; libunwind alone stops there.
+ * flame:         (argument "flame") shrink_deep: steps that copy nothing 60 calls deep;
+ *                grow_pair: two blocks grown in turn, which glibc has to move.
  * Each grows one block by +16 B, STEPS times; the truth (truth.h) goes to stdout.
  */
 #define _GNU_SOURCE
@@ -98,10 +100,51 @@ GP_SITE static int run_tramp(void)
     return 0;
 }
 
+/* For the flame graph's height: shrinks (steps that copy nothing) 60 calls deep, and two
+ * blocks grown in turn (so that glibc must move them: bytes copied) right below main. */
+static volatile unsigned depth_seen;
+
+GP_SITE static void shrink_deep(unsigned d)
+{
+    if (d > 0) {
+        shrink_deep(d - 1);
+        depth_seen++; /* after the call: no tail call, every level keeps its frame */
+        return;
+    }
+    gp_block b = {0};
+    if (GP_REALLOC(&T, &b, 16 * STEPS) == NULL)
+        abort();
+    for (size_t n = 16 * STEPS - 16; n >= 16 * (STEPS - 100); n -= 16)
+        if (GP_REALLOC(&T, &b, n) == NULL)
+            abort();
+    gp_freed(&T, &b);
+    free(b.p);
+}
+
+GP_SITE static void grow_pair(void)
+{
+    gp_block a = {0}, b = {0};
+    for (size_t n = 16; n <= 16 * STEPS; n += 16) {
+        if (GP_REALLOC(&T, &a, n) == NULL)
+            abort();
+        if (GP_REALLOC(&T, &b, n) == NULL)
+            abort();
+    }
+    gp_freed(&T, &a);
+    free(a.p);
+    gp_freed(&T, &b);
+    free(b.p);
+}
+
 int main(int argc, char **argv)
 {
     gp_init(&T);
-    if (argc > 1 && strcmp(argv[1], "tramp") == 0) {
+    if (argc > 1 && strcmp(argv[1], "flame") == 0) {
+        gp_declare(&T, "shrink_deep");
+        gp_declare(&T, "grow_pair");
+        shrink_deep(60);
+        grow_pair();
+    } else if (argc > 1 && strcmp(argv[1], "tramp") == 0) {
         gp_declare(&T, "grow_tramp");
         if (run_tramp() != 0) {
             perror("symgrow: trampoline");
