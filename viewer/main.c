@@ -59,7 +59,11 @@ static const char report_help[] =
 	"\n"
 	"Relocation chains (growth by malloc + copy + free) are reported beside realloc chains;\n"
 	"in stacks they end with a '[relocation]' frame. A progress line is shown on stderr\n"
-	"while large traces are read, when stderr is a terminal.\n";
+	"while large traces are read, when stderr is a terminal.\n"
+	"\n"
+	"Stripped binaries are named from their debug files (/usr/lib/debug, $GROWPROF_DEBUG_DIR,\n"
+	"debuginfod when $DEBUGINFOD_URLS is set), else their symbol tables; JIT and interpreter\n"
+	"code from the perf map kept beside the trace (.perfmap) or /tmp/perf-PID.map.\n";
 
 int gp_die_usage(const char *cmd, const char *fmt, ...)
 {
