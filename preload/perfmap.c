@@ -32,22 +32,12 @@ static void utoa(char *buf, unsigned v)
 	buf[n] = 0;
 }
 
-void gp_perfmap_keep(const char *trace_path, int pid)
+/* Copy src to dst (created 0600, never over a file). */
+static void copy_file(const char *src, const char *dst)
 {
-	if (!trace_path || !*trace_path || pid <= 0)
-		return;
-	int saved = errno;
-	char num[16], src[64], dst[1280];
-	utoa(num, (unsigned)pid);
-	size_t tlen = strlen(trace_path);
-	if (tlen >= 4 && strcmp(trace_path + tlen - 4, ".zst") == 0)
-		tlen -= 4;
-	if (join(src, sizeof src, "/tmp/perf-", 10, num, ".map") != 0 ||
-	    join(dst, sizeof dst, trace_path, tlen, ".perfmap", "") != 0)
-		goto out;
 	int in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
-		goto out;
+		return;
 	int outfd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (outfd >= 0) {
 		char buf[8192];
@@ -71,6 +61,24 @@ void gp_perfmap_keep(const char *trace_path, int pid)
 			unlink(dst);
 	}
 	close(in);
-out:
+}
+
+void gp_perfmap_keep(const char *trace_path, int pid)
+{
+	if (!trace_path || !*trace_path || pid <= 0)
+		return;
+	int saved = errno;
+	char num[16], src[64], dst[1280];
+	utoa(num, (unsigned)pid);
+	size_t tlen = strlen(trace_path);
+	if (tlen >= 4 && strcmp(trace_path + tlen - 4, ".zst") == 0)
+		tlen -= 4;
+	if (join(src, sizeof src, "/tmp/perf-", 10, num, ".map") == 0 &&
+	    join(dst, sizeof dst, trace_path, tlen, ".perfmap", "") == 0)
+		copy_file(src, dst);
+	/* CPython 3.13 -X perf_jit, and JITs writing for perf inject: a jitdump. */
+	if (join(src, sizeof src, "/tmp/jit-", 9, num, ".dump") == 0 &&
+	    join(dst, sizeof dst, trace_path, tlen, ".jitdump", "") == 0)
+		copy_file(src, dst);
 	errno = saved;
 }

@@ -7,8 +7,9 @@
 #define GP_PERFMAP_H
 
 /* Copy /tmp/perf-PID.map, if the process has one, to `trace_path` without its ".zst" plus
- * ".perfmap" (mode 0600, never over an existing file). Plain system calls only, no
- * allocation; errno preserved. Called once the trace is complete. */
+ * ".perfmap", and a jitdump /tmp/jit-PID.dump (CPython 3.13 -X perf_jit) to ... ".jitdump"
+ * (mode 0600, never over an existing file). Plain system calls only, no allocation; errno
+ * preserved. Called once the trace is complete. */
 void gp_perfmap_keep(const char *trace_path, int pid);
 
 #endif

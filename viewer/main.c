@@ -63,7 +63,7 @@ static const char report_help[] =
 	"\n"
 	"Stripped binaries are named from their debug files (/usr/lib/debug, $GROWPROF_DEBUG_DIR,\n"
 	"debuginfod when $DEBUGINFOD_URLS is set), else their symbol tables; JIT and interpreter\n"
-	"code from the perf map kept beside the trace (.perfmap) or /tmp/perf-PID.map.\n";
+	"code from the perf map or jitdump kept beside the trace (.perfmap, .jitdump) or /tmp.\n";
 
 int gp_die_usage(const char *cmd, const char *fmt, ...)
 {

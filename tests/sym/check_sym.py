@@ -2,7 +2,8 @@
 """Every frame named: stripped binaries, debug files, debuginfod, perf maps, trampolines.
 
     check_sym.py --preload libgrowprof.so --growprof growprof --target symgrow
-                 --case stripped|debuginfod|symtab|tramp|python3.12|python3.13 [--source symgrow.c]
+                 --case stripped|debuginfod|symtab|tramp|flame|python3.12|python3.13|python3.13-jit
+                 [--source symgrow.c] [--keep]
 
 symgrow (symgrow.c) grows one block per function, 1,999 realloc steps each, and prints its
 truth (steps per function, truth.h). The cases:
@@ -25,6 +26,8 @@ truth (steps per function, truth.h). The cases:
               functions py::grow_bytes and py::outer from the kept map, and its whole stack
               (folded) goes from the interpreter's entry (Py_BytesMain) through every Python
               frame. Skipped (77) without that Python.
+  python3.13-jit  the same with -X perf_jit, the names from the jitdump kept beside the
+              trace (.jitdump, a copy of /tmp/jit-PID.dump).
   flame       the html report of a run whose deep stacks copy nothing and whose copying
               tower is shallow: for each weight the flame graph is as tall as the frames it
               draws (flame_height.js, headless Chromium; skipped without it).
@@ -322,7 +325,8 @@ def find_python(version):
     return shutil.which("python" + version)
 
 
-def case_python(args, work, version):
+def case_python(args, work, version, jit=False):
+    """-X perf (perf map), or with jit -X perf_jit (a jitdump, CPython 3.13+)."""
     py = find_python(version)
     if not py:
         print(f"no CPython {version} (pyenv): skipped")
@@ -330,13 +334,16 @@ def case_python(args, work, version):
     script = os.path.join(work, "w.py")
     with open(script, "w") as f:
         f.write(PY_SCRIPT)
-    trace, out = profile(args, py, ["-X", "perf", script], work, "py")
+    opt = "perf_jit" if jit else "perf"
+    trace, out = profile(args, py, ["-X", opt, script], work, "py")
     pid = report(args, trace)["traces"][0]["pid"]
-    tmpmap = f"/tmp/perf-{pid}.map"
+    tmpmap = f"/tmp/jit-{pid}.dump" if jit else f"/tmp/perf-{pid}.map"
     try:
         check(out.strip() == str(20000 * 128), f"{py}: printed {out!r}")
-        kept = trace[:-len(".zst")] + ".perfmap"
-        check(os.path.exists(kept), f"{py} -X perf: no perf map kept beside the trace")
+        kept = trace[:-len(".zst")] + (".jitdump" if jit else ".perfmap")
+        check(os.path.exists(kept), f"{py} -X {opt}: no {kept} kept beside the trace")
+        check(open(kept, "rb").read() == open(tmpmap, "rb").read(),
+              f"{py} -X {opt}: {kept} differs from {tmpmap}")
         if os.path.exists(tmpmap):
             os.unlink(tmpmap)  # the kept copy alone must do
         rep = report(args, trace)
@@ -412,7 +419,8 @@ def main():
     cases = {"stripped": case_stripped, "debuginfod": case_debuginfod,
              "symtab": case_symtab, "tramp": case_tramp, "flame": case_flame,
              "python3.12": lambda a, w: case_python(a, w, "3.12"),
-             "python3.13": lambda a, w: case_python(a, w, "3.13")}
+             "python3.13": lambda a, w: case_python(a, w, "3.13"),
+             "python3.13-jit": lambda a, w: case_python(a, w, "3.13", jit=True)}
     if args.case not in cases:
         ap.error(f"unknown case {args.case}")
     work = tempfile.mkdtemp(prefix="gp-sym-")
