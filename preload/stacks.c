@@ -142,10 +142,9 @@ unsigned gp_stack_capture(uint64_t *ips, unsigned depth)
 	/* Frames of the profiler itself come first; ask for enough to drop them. */
 	int want = (int)(depth + 8 < GP_DEPTH_MAX ? depth + 8 : GP_DEPTH_MAX);
 	int n = unw_backtrace((void **)ips, want);
-	/* A stack that ends early at a CPython perf trampoline goes on through it: unwind it
-	 * again, the slow way. Other stacks end at _start or clone3, which gp_tramp_is
-	 * remembers as no trampoline after the first time. */
-	if (n > 0 && n < want && gp_tramp_is(ips[n - 1]))
+	/* A stack through a CPython perf trampoline is unwound again, the slow way, stepping
+	 * over it (tramp.h). Costs a compare per stack in a program without them. */
+	if (gp_tramp_in(ips, n, n < want))
 		n = gp_tramp_backtrace(ips, want);
 	__atomic_fetch_sub(&unwinders, 1, __ATOMIC_RELEASE);
 	pthread_setcancelstate(cancel, NULL);

@@ -3,7 +3,6 @@
 #define UNW_LOCAL_ONLY
 #include "tramp.h"
 
-#include "modules.h"
 
 #include <errno.h>
 #include <libunwind.h>
@@ -24,20 +23,21 @@ static const unsigned char tramp_code[TRAMP_LEN] = {
 	0xc3,                   /* ret */
 };
 
-/* Return addresses known to be no trampoline (the outermost frames of ordinary stacks:
- * _start, clone3), and pages known to hold trampolines (CPython packs them into arenas it
- * keeps until the interpreter ends). Shared and racy: a lost or torn entry only makes the
- * next check take the slow way (each slot is one aligned word). */
-#define NOT_SLOTS 16
-#define PAGE_SLOTS 16
-static uint64_t not_tramp[NOT_SLOTS];
-static uint64_t tramp_pages[PAGE_SLOTS];
-static unsigned next_page;
+/* Pages known to hold no trampoline (program and library code: nearly every return address
+ * asked about is there), and pages known to hold trampolines (CPython packs them into arenas
+ * it keeps until the interpreter ends). Shared and racy: a lost or torn entry only makes the
+ * next check take the slow way (each slot is one aligned word). A page is only ever marked
+ * plain after reading code at one of its return addresses that is no trampoline. */
+#define PLAIN_SLOTS 1024
+#define TRAMP_SLOTS 16
+static uint64_t plain_pages[PLAIN_SLOTS]; /* page number + 1, 0 = empty */
+static uint64_t tramp_pages[TRAMP_SLOTS];
+static unsigned next_tramp;
 
-static inline int known_page(uint64_t page)
+static inline int known_tramp(uint64_t page)
 {
-	for (unsigned i = 0; i < PAGE_SLOTS; i++)
-		if (__atomic_load_n(&tramp_pages[i], __ATOMIC_RELAXED) == page)
+	for (unsigned i = 0; i < TRAMP_SLOTS; i++)
+		if (__atomic_load_n(&tramp_pages[i], __ATOMIC_RELAXED) == page + 1)
 			return 1;
 	return 0;
 }
@@ -56,27 +56,87 @@ static int safe_read(uint64_t addr, void *out, size_t len)
 
 int gp_tramp_is(uint64_t ip)
 {
-	unsigned slot = (unsigned)(ip ^ ip >> 12) % NOT_SLOTS;
-	if (__atomic_load_n(&not_tramp[slot], __ATOMIC_RELAXED) == ip || ip < TRAMP_BACK)
+	if (ip < TRAMP_BACK)
 		return 0;
-	uint64_t start = ip - TRAMP_BACK, end = start + TRAMP_LEN;
+	uint64_t start = ip - TRAMP_BACK, first = start >> 12, last = (start + TRAMP_LEN - 1) >> 12;
+	uint64_t *plain = &plain_pages[(first ^ first >> 10) % PLAIN_SLOTS];
+	if (__atomic_load_n(plain, __ATOMIC_RELAXED) == first + 1)
+		return 0;
 	unsigned char code[TRAMP_LEN];
-	if (known_page(start & ~4095ull) && known_page((end - 1) & ~4095ull)) {
+	if (known_tramp(first) && known_tramp(last)) {
 		memcpy(code, (const void *)start, TRAMP_LEN);
 		return memcmp(code, tramp_code, TRAMP_LEN) == 0;
 	}
-	/* Code of a loaded object: no trampoline there (they live in anonymous memory). */
-	if (gp_modules_contains(ip) || !safe_read(start, code, TRAMP_LEN) ||
-	    memcmp(code, tramp_code, TRAMP_LEN) != 0) {
-		__atomic_store_n(&not_tramp[slot], ip, __ATOMIC_RELAXED);
+	if (!safe_read(start, code, TRAMP_LEN) || memcmp(code, tramp_code, TRAMP_LEN) != 0) {
+		__atomic_store_n(plain, first + 1, __ATOMIC_RELAXED);
 		return 0;
 	}
-	for (uint64_t page = start & ~4095ull; page <= ((end - 1) & ~4095ull); page += 4096)
-		if (!known_page(page)) {
-			unsigned i = __atomic_fetch_add(&next_page, 1, __ATOMIC_RELAXED) % PAGE_SLOTS;
-			__atomic_store_n(&tramp_pages[i], page, __ATOMIC_RELAXED);
+	for (uint64_t page = first; page <= last; page++)
+		if (!known_tramp(page)) {
+			unsigned i = __atomic_fetch_add(&next_tramp, 1, __ATOMIC_RELAXED) % TRAMP_SLOTS;
+			__atomic_store_n(&tramp_pages[i], page + 1, __ATOMIC_RELAXED);
 		}
 	return 1;
+}
+
+/* Trampolines are possible in this process: one was found, or it has a perf map or a
+ * jitdump (CPython writes them as it turns its trampolines on). Until then only the last
+ * frame of a stack that ended early is looked at, and now and then whether the map is there:
+ * a program that never makes trampolines pays one compare per stack. */
+static int active;
+static __thread unsigned probes __attribute__((tls_model("initial-exec")));
+
+static size_t put_str(char *dst, size_t n, const char *s)
+{
+	while (*s)
+		dst[n++] = *s++;
+	return n;
+}
+
+/* Does /tmp/perf-PID.map or /tmp/jit-PID.dump exist? */
+static int runtime_map(void)
+{
+	int saved = errno;
+	char digits[16], path[48];
+	unsigned pid = (unsigned)syscall(SYS_getpid), k = 0;
+	do
+		digits[k++] = (char)('0' + pid % 10);
+	while ((pid /= 10) != 0);
+	size_t n = put_str(path, 0, "/tmp/perf-");
+	for (unsigned i = k; i > 0; i--)
+		path[n++] = digits[i - 1];
+	path[put_str(path, n, ".map")] = 0;
+	int found = access(path, F_OK) == 0;
+	if (!found) {
+		n = put_str(path, 0, "/tmp/jit-");
+		for (unsigned i = k; i > 0; i--)
+			path[n++] = digits[i - 1];
+		path[put_str(path, n, ".dump")] = 0;
+		found = access(path, F_OK) == 0;
+	}
+	errno = saved;
+	return found;
+}
+
+int gp_tramp_in(const uint64_t *ips, int n, int ended_early)
+{
+	if (n <= 0)
+		return 0;
+	if (!__atomic_load_n(&active, __ATOMIC_RELAXED)) {
+		if (ended_early && gp_tramp_is(ips[n - 1])) {
+			__atomic_store_n(&active, 1, __ATOMIC_RELAXED);
+			return 1;
+		}
+		/* the 1st, 2nd, 4th, 8th... 256th stack, then every 256th */
+		unsigned k = probes++;
+		if ((k < 256 ? k & (k + 1) : k % 256) != 0 || !runtime_map())
+			return 0;
+		__atomic_store_n(&active, 1, __ATOMIC_RELAXED);
+	}
+	for (int i = 0; i < n; i++)
+		if (gp_tramp_is(ips[i]))
+			return 1;
+	return 0;
 }
 
 /* The caller of the trampoline frame at `c` as a fresh context: return address at sp+8,

@@ -16,8 +16,16 @@
 
 /* Is `ip`, a return address, the one inside a CPython trampoline (just after its call)?
  * Never faults: memory not known to hold trampolines is read with a syscall that fails
- * instead. Costs a compare or two for an ip asked about before. Preserves errno. */
+ * instead. Costs a load and a compare for code on a page seen before (one syscall the first
+ * time). Preserves errno. */
 int gp_tramp_is(uint64_t ip);
+
+/* Does the stack ips[0..n) from unw_backtrace (`ended_early`: it stopped before the depth
+ * asked for) pass through a trampoline? libunwind stops at one, or with frame pointers
+ * guesses past it through the caller's rbp and loses that caller. Until the process shows
+ * trampolines are possible (one found, or a perf map or jitdump written for it), only the
+ * last frame is looked at, and every 256th stack of a thread whether the map exists. */
+int gp_tramp_in(const uint64_t *ips, int n, int ended_early);
 
 /* Unwind the caller's stack into ips[0..max) like unw_backtrace, stepping over trampolines
  * by their layout. Slower than unw_backtrace (libunwind's general stepping): for stacks

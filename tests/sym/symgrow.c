@@ -22,6 +22,7 @@
 #define STEPS 2000
 
 static gp_truth T;
+static volatile unsigned depth_seen; /* written after calls that must not be tail calls */
 
 GP_SITE static void grow_local(void)
 {
@@ -76,9 +77,11 @@ GP_SITE static void grow_tramp(void)
     free(b.p);
 }
 
-/* Map the trampoline (at an offset, as CPython packs copies in an arena), say so in the
- * perf map, call grow_tramp through it. */
-GP_SITE static int run_tramp(void)
+/* Map the trampoline (at an offset, as CPython packs copies in an arena) and say so in the
+ * perf map, first thing as CPython -X perf does; later call grow_tramp through it. */
+static tramp_fn tramp;
+
+static int make_tramp(void)
 {
     unsigned char *arena = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -95,14 +98,18 @@ GP_SITE static int run_tramp(void)
         return -1;
     fprintf(f, "%lx %zx c::tramp_grow\n", (unsigned long)code, sizeof tramp_code);
     fclose(f);
-    tramp_fn t = (tramp_fn)(void *)code;
-    t(NULL, NULL, NULL, grow_tramp);
+    tramp = (tramp_fn)(void *)code;
     return 0;
+}
+
+GP_SITE static void run_tramp(void)
+{
+    tramp(NULL, NULL, NULL, grow_tramp);
+    depth_seen++; /* after the call: no tail call, run_tramp keeps its frame */
 }
 
 /* For the flame graph's height: shrinks (steps that copy nothing) 60 calls deep, and two
  * blocks grown in turn (so that glibc must move them: bytes copied) right below main. */
-static volatile unsigned depth_seen;
 
 GP_SITE static void shrink_deep(unsigned d)
 {
@@ -138,18 +145,20 @@ GP_SITE static void grow_pair(void)
 
 int main(int argc, char **argv)
 {
+    int tramp_mode = argc > 1 && strcmp(argv[1], "tramp") == 0;
+    if (tramp_mode && make_tramp() != 0) {
+        perror("symgrow: trampoline");
+        return 1;
+    }
     gp_init(&T);
     if (argc > 1 && strcmp(argv[1], "flame") == 0) {
         gp_declare(&T, "shrink_deep");
         gp_declare(&T, "grow_pair");
         shrink_deep(60);
         grow_pair();
-    } else if (argc > 1 && strcmp(argv[1], "tramp") == 0) {
+    } else if (tramp_mode) {
         gp_declare(&T, "grow_tramp");
-        if (run_tramp() != 0) {
-            perror("symgrow: trampoline");
-            return 1;
-        }
+        run_tramp();
     } else {
         gp_declare(&T, "grow_local");
         gp_declare(&T, "grow_exported");
