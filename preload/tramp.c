@@ -3,7 +3,6 @@
 #define UNW_LOCAL_ONLY
 #include "tramp.h"
 
-
 #include <errno.h>
 #include <libunwind.h>
 #include <string.h>
