@@ -229,17 +229,6 @@ int gp_modules_known_locked(uint64_t addr)
 	return 0;
 }
 
-/* Without the lock (read racily: a module being written may be missed or seen half-written,
- * which only costs the caller a slower check). */
-int gp_modules_contains(uint64_t addr)
-{
-	unsigned n = __atomic_load_n(&nmods, __ATOMIC_RELAXED);
-	for (unsigned i = 0; i < n && i < MAX_MODULES; i++)
-		if (addr > mods[i].lo && addr <= mods[i].hi)
-			return 1;
-	return 0;
-}
-
 void gp_modules_new_trace(void)
 {
 	/* Every module is written again in the new trace (gen no longer matches). */

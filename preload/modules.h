@@ -26,10 +26,6 @@ int gp_modules_changed_locked(void);
 /* @return nonzero if `addr` lies in a module already written (caller holds the trace lock). */
 int gp_modules_known_locked(uint64_t addr);
 
-/* @return nonzero if `addr` lies in a module mapped at the last sync, without the lock
- * (a hint: a concurrent sync may make it wrong). */
-int gp_modules_contains(uint64_t addr);
-
 void gp_modules_new_trace(void);
 
 #endif
