@@ -8,6 +8,7 @@
 #include "gp_writer.h"
 #include "ialloc.h"
 #include "modules.h"
+#include "perfmap.h"
 #include "shadow.h"
 #include "stacks.h"
 #include "tls.h"
@@ -1096,6 +1097,7 @@ void gp_finish(int reason)
 		if (out_fd >= 0)
 			close(out_fd);
 		out_fd = -1;
+		gp_perfmap_keep(out_path, gp_pid); /* JIT and interpreter frames' names */
 		gp_state = GP_STATE_OFF;
 	}
 	finishing = 0; /* tracing is off now (or was not ours to finish) */

@@ -7,6 +7,7 @@
 #include "gp_record.h"
 #include "ialloc.h"
 #include "modules.h"
+#include "tramp.h"
 
 #include <fcntl.h>
 #include <libunwind.h>
@@ -139,7 +140,12 @@ unsigned gp_stack_capture(uint64_t *ips, unsigned depth)
 		__atomic_fetch_sub(&unwinders, 1, __ATOMIC_SEQ_CST);
 	}
 	/* Frames of the profiler itself come first; ask for enough to drop them. */
-	int n = unw_backtrace((void **)ips, (int)(depth + 8 < GP_DEPTH_MAX ? depth + 8 : GP_DEPTH_MAX));
+	int want = (int)(depth + 8 < GP_DEPTH_MAX ? depth + 8 : GP_DEPTH_MAX);
+	int n = unw_backtrace((void **)ips, want);
+	/* A stack through a CPython perf trampoline is unwound again, the slow way, stepping
+	 * over it (tramp.h). Costs a compare per stack in a program without them. */
+	if (gp_tramp_in(ips, n, n < want))
+		n = gp_tramp_backtrace(ips, want);
 	__atomic_fetch_sub(&unwinders, 1, __ATOMIC_RELEASE);
 	pthread_setcancelstate(cancel, NULL);
 	if (n <= 0)

@@ -8,6 +8,7 @@ opt=() # best effort: a test that needs one of these skips (exit 77) without it
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(python3 sqlite3 jq perl git make xz-utils clang libclang-rt-14-dev protobuf-compiler)
   opt+=(chromium)
+  pkgs+=(binutils debuginfod) # tests/sym: objcopy/strip/readelf, a debuginfod server on loopback
   command -v node >/dev/null || opt+=(nodejs) # node and npm may come from elsewhere than apt
   command -v npm >/dev/null || opt+=(npm)
 fi

@@ -27,7 +27,7 @@ run_suite build ""
 if [ "${GP_SANITIZE:-0}" = 1 ]; then
   # The viewer and the core under AddressSanitizer + UBSan, on every suite that feeds them
   # traces (the preload and the programs it watches are built without sanitizers).
-  run_suite build-asan "unit e2e reloc cli output run attr" -Db_sanitize=address,undefined -Db_lundef=false
+  run_suite build-asan "unit e2e reloc cli output run attr sym" -Db_sanitize=address,undefined -Db_lundef=false
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -73,7 +73,11 @@ static const char report_help[] =
 	"each site shows its heaviest stack by the --sort key. Patterns, per chain: linear\n"
 	"(increments that do not grow with the size), geometric (a factor > 1), few (under 3\n"
 	"grows) or mixed (with what was seen). 'largest block' (JSON peak_bytes) is the largest\n"
-	"size one of a site's chains reached.\n";
+	"size one of a site's chains reached.\n"
+	"\n"
+	"Stripped binaries are named from their debug files (/usr/lib/debug, $GROWPROF_DEBUG_DIR,\n"
+	"debuginfod when $DEBUGINFOD_URLS is set), else their symbol tables; JIT and interpreter\n"
+	"code from the perf map or jitdump kept beside the trace (.perfmap, .jitdump) or /tmp.\n";
 
 int gp_die_usage(const char *cmd, const char *fmt, ...)
 {
@@ -265,8 +269,6 @@ out:
 
 int main(int argc, char **argv)
 {
-	/* Symbolization stays offline: elfutils would ask debuginfod servers over the network. */
-	unsetenv("DEBUGINFOD_URLS");
 	if (argc < 2) {
 		fputs(usage_text, stderr);
 		return 2;

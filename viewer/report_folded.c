@@ -60,10 +60,7 @@ struct gp_lframe *gp_stack_frames(struct gp_view *v, const struct gp_stack *s, s
 		const struct gp_frame *f = &s->frames[i];
 		if (in_profiler(f))
 			continue;
-		int ns = 0;
-		if (f->mod && f->mod->path)
-			ns = gp_symbolize(v->sym, f->mod->path, f->mod->build_id, f->mod->build_id_len,
-			                  f->addr, syms, MAX_INLINE);
+		int ns = gp_view_symbolize(v, f, syms, MAX_INLINE);
 		if (ns < 1) {
 			syms[0] = (struct gp_sym){ NULL, NULL, 0 };
 			ns = 1;

@@ -104,7 +104,7 @@ static int list_folder(const char *dir, char ***names, size_t *n, char *err, siz
 		const char *name = e->d_name;
 		if (!strcmp(name, ".") || !strcmp(name, ".."))
 			continue;
-		if (ends_with(name, ".perfmap")) {
+		if (ends_with(name, ".perfmap") || ends_with(name, ".jitdump")) {
 			nmaps++;
 			continue;
 		}

@@ -16,6 +16,7 @@
 #include <gelf.h>
 #include <libiberty/demangle.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,7 +122,11 @@ struct gp_symbolizer {
 
 /* dwfl keeps a pointer to this for the module's lifetime, so it must be static.
  * debuginfo_path NULL means the default search (.build-id dirs under /usr/lib/debug, the
- * debuglink next to the file and in .debug/ and /usr/lib/debug). */
+ * debuglink next to the file and in .debug/ and /usr/lib/debug); GROWPROF_DEBUG_DIR adds
+ * directories searched the same way before /usr/lib/debug (gp_symbolizer_new). When all of
+ * that finds nothing and DEBUGINFOD_URLS is set, dwfl_standard_find_debuginfo asks
+ * debuginfod by build id (elfutils loads libdebuginfod.so.1; its client keeps the download
+ * in its cache, $DEBUGINFOD_CACHE_PATH or ~/.cache/debuginfod_client). */
 static char *gp_debuginfo_path = NULL;
 static const Dwfl_Callbacks gp_offline_callbacks = {
 	.find_elf = dwfl_build_id_find_elf,
@@ -132,6 +137,13 @@ static const Dwfl_Callbacks gp_offline_callbacks = {
 
 struct gp_symbolizer *gp_symbolizer_new(void)
 {
+	/* In dwfl's syntax: "" is the file's own directory, ".debug" a directory beside it,
+	 * an absolute entry a root holding .build-id/ and the files' directory trees. */
+	static char path[4096];
+	const char *dirs = getenv("GROWPROF_DEBUG_DIR");
+	if (gp_debuginfo_path == NULL && dirs != NULL && dirs[0] != '\0' &&
+	    (size_t)snprintf(path, sizeof path, ":.debug:%s:/usr/lib/debug", dirs) < sizeof path)
+		gp_debuginfo_path = path;
 	return calloc(1, sizeof(struct gp_symbolizer));
 }
 
@@ -206,6 +218,11 @@ static const char *gp_intern_n(struct gp_symbolizer *s, const char *str, size_t 
 static const char *gp_intern(struct gp_symbolizer *s, const char *str)
 {
 	return str == NULL ? NULL : gp_intern_n(s, str, strlen(str));
+}
+
+const char *gp_symbolizer_intern(struct gp_symbolizer *s, const char *str)
+{
+	return s == NULL ? NULL : gp_intern(s, str);
 }
 
 /* Length of `str` without a trailing Rust legacy hash "::h" + 16 hex digits. libiberty

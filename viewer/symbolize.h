@@ -60,8 +60,9 @@ void gp_symbolizer_free(struct gp_symbolizer *s);
  * Returns the number of frames filled: 0 if max <= 0, otherwise always >= 1 (a frame with
  * function NULL, file NULL and line 0 when nothing is known, e.g. the file cannot be opened or
  * is not ELF). Results are cached per (path, addr), so repeated calls are a hash lookup and a
- * copy. Separate debuginfo (/usr/lib/debug/.build-id/xx/yyyy.debug, .gnu_debuglink) is found
- * through dwfl's standard offline callbacks.
+ * copy. Separate debuginfo (/usr/lib/debug/.build-id/xx/yyyy.debug, .gnu_debuglink, the
+ * same under each directory of $GROWPROF_DEBUG_DIR, then debuginfod by build id when
+ * $DEBUGINFOD_URLS is set) is found through dwfl's standard offline callbacks.
  */
 int gp_symbolize(struct gp_symbolizer *s, const char *path, const uint8_t *build_id,
                  size_t build_id_len, uint64_t addr, struct gp_sym *out, int max);
@@ -71,5 +72,9 @@ int gp_symbolize(struct gp_symbolizer *s, const char *path, const uint8_t *build
  * gp_symbolizer_free), or `name` itself unchanged if it is not mangled, cannot be demangled, or
  * memory runs out. NULL name returns NULL. */
 const char *gp_symbolizer_demangle(struct gp_symbolizer *s, const char *name);
+
+/* The symbolizer's interned copy of `str` (for names found elsewhere, e.g. perf maps, to be
+ * valid and compare like its own), NULL if str is NULL or memory runs out. */
+const char *gp_symbolizer_intern(struct gp_symbolizer *s, const char *str);
 
 #endif /* GP_SYMBOLIZE_H */

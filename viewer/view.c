@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "view.h"
 #include "gate.h"
+#include "perfmap.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -214,11 +215,35 @@ int gp_view_add_skip_module(struct gp_view *v, const char *pattern)
 	return add_pattern(&v->skipmods, &v->nskipmods, pattern);
 }
 
+/* The name a perf map gives code in no module (JIT, interpreter trampolines): while a trace
+ * is read, from its own process's map; afterwards (reports walking all stacks) from the
+ * first map of any trace, the latest first, that has it. */
+static const char *perfmap_name(struct gp_view *v, uint64_t addr)
+{
+	size_t t = v->agg.ntraces;
+	if (t > v->nperfmaps) {
+		struct gp_perfmap **m = realloc(v->perfmaps, t * sizeof *m);
+		if (!m)
+			return NULL;
+		v->perfmaps = m;
+		for (size_t i = v->nperfmaps; i < t; i++)
+			m[i] = gp_perfmap_for_trace(v->agg.traces[i].file, v->agg.traces[i].pid);
+		v->nperfmaps = t;
+	}
+	const char *name = NULL;
+	for (size_t i = t; i > 0 && !name; i--) {
+		name = gp_perfmap_lookup(v->perfmaps[i - 1], addr);
+		if (v->loading)
+			break;
+	}
+	return gp_symbolizer_intern(v->sym, name);
+}
+
 static void symbolize_frame(struct gp_view *v, const struct gp_frame *f, struct gp_sym *out,
                             int *n, int max)
 {
 	if (!f->mod || !f->mod->path) {
-		out[0] = (struct gp_sym){ NULL, NULL, 0 };
+		out[0] = (struct gp_sym){ perfmap_name(v, f->addr), NULL, 0 };
 		*n = 1;
 		return;
 	}
@@ -228,6 +253,15 @@ static void symbolize_frame(struct gp_view *v, const struct gp_frame *f, struct 
 		out[0] = (struct gp_sym){ NULL, NULL, 0 };
 		*n = 1;
 	}
+}
+
+int gp_view_symbolize(struct gp_view *v, const struct gp_frame *f, struct gp_sym *out, int max)
+{
+	if (max <= 0)
+		return 0;
+	int n = 0;
+	symbolize_frame(v, f, out, &n, max);
+	return n;
 }
 
 #define MAX_INLINE 32
@@ -374,7 +408,10 @@ static uint32_t resolve_kind(struct gp_view *v, const struct gp_frame *frames, u
 		snprintf(key, sizeof key, "%s|%s|%s|%d", mpath, syms[si].function,
 		         norm_file(v, syms[si].file), syms[si].line);
 	else
-		snprintf(key, sizeof key, "%s@%llx#%d", mpath, (unsigned long long)frames[fi].addr, si);
+		snprintf(key, sizeof key, "%s@%llx#%d",
+		         frames[fi].mod && frames[fi].mod->path ? mpath
+		         : syms[si].function ? syms[si].function : "?",
+		         (unsigned long long)frames[fi].addr, si);
 	struct site_key *k;
 	struct site_key *index = v->site_index;
 	HASH_FIND_STR(index, key, k);
@@ -447,7 +484,9 @@ int gp_view_init(struct gp_view *v)
 
 int gp_view_load(struct gp_view *v, const char *path)
 {
+	v->loading = 1;
 	int rc = gp_agg_add_file(&v->agg, path);
+	v->loading = 0;
 	if (v->progress)
 		fputs("\r\033[K", stderr);
 	return rc;
@@ -478,6 +517,9 @@ void gp_view_release(struct gp_view *v)
 		free(pe->norm);
 		free(pe);
 	}
+	for (size_t i = 0; i < v->nperfmaps; i++)
+		gp_perfmap_free(v->perfmaps[i]);
+	free(v->perfmaps);
 	if (v->sym)
 		gp_symbolizer_free(v->sym);
 	memset(v, 0, sizeof *v);

@@ -60,6 +60,9 @@ struct gp_view {
 	size_t nskipmods;
 	int progress;           /* show progress on stderr */
 	struct gp_run run;      /* per process, and notes on damaged inputs (run.c) */
+	struct gp_perfmap **perfmaps; /* by trace: its perf map or NULL (perfmap.h) */
+	size_t nperfmaps;       /* traces whose map was looked for */
+	int loading;            /* inside gp_view_load: frames are of the last trace */
 };
 
 /* Prepare a view with the default wrapper list. @return 0, -1 out of memory. */
@@ -85,6 +88,9 @@ int gp_view_site_frame(struct gp_view *v, const struct gp_frame *frames, unsigne
                        unsigned *fi, int *si);
 /* Read one trace. @return 0, or -1 with the message in v->agg.err. */
 int gp_view_load(struct gp_view *v, const char *path);
+/* The logical frames of one recorded frame, innermost first, like gp_symbolize; code in no
+ * module is named from its process's perf map. @return the number filled (>= 1 if max > 0). */
+int gp_view_symbolize(struct gp_view *v, const struct gp_frame *f, struct gp_sym *out, int max);
 
 /* A site's or origin's statistics with what the reports derive from them. */
 struct gp_row {

@@ -11,7 +11,8 @@ def base_env():
     """This environment without anything that would profile, count or redirect a run."""
     env = dict(os.environ)
     for k in ("LD_PRELOAD", "GROWPROF_OUTPUT", "GROWPROF_DISABLE", "GROWPROF_DEPTH",
-              "GPCOUNT_OUTPUT", "GPTRUTH_OUTPUT", "GPTRUTH_LOG"):
+              "GPCOUNT_OUTPUT", "GPTRUTH_OUTPUT", "GPTRUTH_LOG",
+              "DEBUGINFOD_URLS", "GROWPROF_DEBUG_DIR"):  # symbols: no network, no extra dirs
         env.pop(k, None)
     return env
 

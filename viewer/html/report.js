@@ -25,7 +25,6 @@
     return { name: name, parent: parent, v: [0, 0, 0], kids: {}, list: null, depth: 0 };
   }
   var root = node('all', null);
-  var maxDepth = 0;
   data.stacks.forEach(function (s) {
     var frames = s[0].split(';'), n = root;
     for (var k = 0; k < 3; k++) root.v[k] += s[k + 1];
@@ -35,7 +34,6 @@
       for (var k = 0; k < 3; k++) c.v[k] += s[k + 1];
       n = c;
     });
-    if (frames.length > maxDepth) maxDepth = frames.length;
   });
 
   var weight = 0, focus = root, search = '';
@@ -103,18 +101,23 @@
 
   function render() {
     var W = Math.max(box.clientWidth, 320);
-    var H = (maxDepth + 1) * ROW + 4;
-    var svg = el('svg', { width: W, height: H, viewBox: '0 0 ' + W + ' ' + H });
+    // As tall as the frames drawn, not as the deepest stack of any weight: frames are laid
+    // out by depth first and placed once the deepest one drawn is known (a CPython run's
+    // deep import stacks copy nothing, and left an empty band above the one tower).
+    var svg = el('svg', {});
     svg.setAttribute('data-zoom', focus === root ? '' : pathOf(focus));
-    var drawn = 0, matched = 0, matchedW = 0;
+    var drawn = 0, matched = 0, matchedW = 0, top = 0, rows = [];
     var fw = focus.v[weight];
+    function place(n, r, t) {
+      rows.push({ depth: n.depth, r: r, t: t });
+      if (n.depth > top) top = n.depth;
+    }
 
     function draw(n, x, w) {
       if (w < 0.5 || n.v[weight] <= 0) return;
-      var y = H - (n.depth + 1) * ROW;
       var g = el('g', {});
       if (n !== focus && isAncestor(n, focus)) g.setAttribute('class', 'dim');
-      var r = el('rect', { x: x.toFixed(2), y: y, width: Math.max(w - 0.5, 0.5).toFixed(2),
+      var r = el('rect', { x: x.toFixed(2), width: Math.max(w - 0.5, 0.5).toFixed(2),
         height: ROW - 1, fill: color(n), rx: 1.5 });
       r.setAttribute('data-name', n.name);
       if (search && n.name.toLowerCase().indexOf(search) >= 0) {
@@ -123,12 +126,13 @@
         if (!isAncestorMatched(n)) matchedW += n.v[weight];
       }
       g.appendChild(r);
-      var chars = Math.floor((w - 6) / 7.3);
+      var chars = Math.floor((w - 6) / 7.3), t = null;
       if (chars >= 3) {
-        var t = el('text', { x: (x + 3).toFixed(2), y: y + ROW - 5 });
+        t = el('text', { x: (x + 3).toFixed(2) });
         t.textContent = n.name.length <= chars ? n.name : n.name.slice(0, chars - 2) + '..';
         g.appendChild(t);
       }
+      place(n, r, t);
       g.addEventListener('click', function () { zoom(n); });
       g.addEventListener('mouseenter', function (ev) { showTip(n, ev); });
       g.addEventListener('mousemove', moveTip);
@@ -153,14 +157,14 @@
     for (var a = focus; a; a = a.parent) chain.unshift(a);
     chain.forEach(function (a) {
       if (a === focus) return;
-      var y = H - (a.depth + 1) * ROW;
       var g = el('g', { 'class': 'dim' });
-      var r = el('rect', { x: 0, y: y, width: W - 0.5, height: ROW - 1, fill: color(a), rx: 1.5 });
+      var r = el('rect', { x: 0, width: W - 0.5, height: ROW - 1, fill: color(a), rx: 1.5 });
       r.setAttribute('data-name', a.name);
       g.appendChild(r);
-      var t = el('text', { x: 3, y: y + ROW - 5 });
+      var t = el('text', { x: 3 });
       t.textContent = a.name;
       g.appendChild(t);
+      place(a, r, t);
       g.addEventListener('click', function () { zoom(a); });
       g.addEventListener('mouseenter', function (ev) { showTip(a, ev); });
       g.addEventListener('mousemove', moveTip);
@@ -169,6 +173,15 @@
       drawn++;
     });
     if (fw > 0) draw(focus, 0, W);
+    var H = (top + 1) * ROW + 4;
+    rows.forEach(function (e) {
+      var y = H - (e.depth + 1) * ROW;
+      e.r.setAttribute('y', y);
+      if (e.t) e.t.setAttribute('y', y + ROW - 5);
+    });
+    svg.setAttribute('width', W);
+    svg.setAttribute('height', H);
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     box.replaceChildren(svg);
     box.setAttribute('data-drawn', drawn);
     var msg = fw > 0 ? '' : 'nothing to show: no ' + WEIGHTS[weight] + ' were recorded';
