@@ -6,6 +6,7 @@
 #include "gp_record.h"
 #include "gp_segcols.h"
 #include "gp_writer.h"
+#include "flusher.h"
 #include "ialloc.h"
 #include "modules.h"
 #include "shadow.h"
@@ -65,7 +66,12 @@ static uint32_t next_tnum;
 static int fail_reported;
 static int late_done;
 static uint64_t last_flush;   /* gp_now() of the last flush */
-#define FLUSH_EVERY 500000000ull /* ns: a killed process loses at most this much */
+/* ns: how often the program's own threads flush the trace when the flusher (flusher.h) is
+ * not running; with it, they leave that to it. */
+#define FLUSH_EVERY 500000000ull
+/* ns: a thread's buffer older than this moves to the trace on its next record, in case the
+ * flusher keeps finding it busy. */
+#define TB_MAX_AGE ((uint64_t)GP_FLUSH_TICK)
 
 /* Cumulative counters of this trace, of threads that have none of their own (see below).
  * Relaxed atomics: exact, and no lock. */
@@ -312,7 +318,9 @@ static int open_output(void)
 	int fd = -1;
 	for (unsigned attempt = 0; attempt < 1000; attempt++) {
 		expand_path(out_path, sizeof out_path, attempt);
-		fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		/* Private (it holds the command line): 0600, which a umask can only make
+		 * stricter; O_EXCL never opens an existing file nor follows a symlink. */
+		fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0 || errno != EEXIST)
 			break;
 	}
@@ -337,12 +345,14 @@ static int open_output(void)
 	return 0;
 }
 
+static uint64_t put_c[5]; /* the counts last written (trace lock) */
+
 static void put_counts(void)
 {
 	uint8_t *p = buf + buf_len;
 	struct gp_rec r;
 	gp_rec_begin(&r, p);
-	uint64_t c[5];
+	uint64_t *c = put_c;
 	sum_counts(c);
 	for (int i = 0; i < 5; i++)
 		gp_rec_u(&r, c[i]);
@@ -594,7 +604,7 @@ static void tb_move(struct gp_tbuf *tb)
 {
 	gp_trace_lock();
 	tb_move_locked(tb);
-	if (late_done && gp_now() - last_flush > FLUSH_EVERY)
+	if (late_done && !gp_flusher_running && gp_now() - last_flush > FLUSH_EVERY)
 		flush_all_locked(tb);
 	gp_trace_unlock();
 }
@@ -666,7 +676,7 @@ static ALWAYS_INLINE int tb_enter(struct gp_tbuf *tb)
 
 static ALWAYS_INLINE void tb_leave(struct gp_tbuf *tb)
 {
-	if (__builtin_expect(tb->now - tb->first_time > FLUSH_EVERY || (tb_off && tb->idx), 0) &&
+	if (__builtin_expect(tb->now - tb->first_time > TB_MAX_AGE || (tb_off && tb->idx), 0) &&
 	    tb->len)
 		tb_move(tb);
 	spin_unlock(&tb->mu);
@@ -802,6 +812,47 @@ static void tb_thread_exit(void)
 	gp_tls.tb = NULL;
 	__atomic_store_n(&tb->used, 0, __ATOMIC_RELEASE);
 	spin_unlock(&tb->mu);
+}
+
+/*
+ * The flusher's tick (flusher.h): every buffer holding records goes to the trace, unless its
+ * thread is writing to it right now (that thread moves it itself once it is TB_MAX_AGE
+ * old), and the trace goes to the file if it holds anything new, records or counts. What a
+ * process recorded is then in the file within about one tick, busy or idle.
+ */
+void gp_trace_drain(void)
+{
+	if (__atomic_load_n(&gp_state, __ATOMIC_ACQUIRE) != GP_STATE_ON || !late_done)
+		return;
+	uint32_t n = __atomic_load_n(&ntbufs, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n; i++) {
+		struct gp_tbuf *t = __atomic_load_n(&tbufs[i], __ATOMIC_ACQUIRE);
+		if (!t || !__atomic_load_n(&t->len, __ATOMIC_RELAXED))
+			continue;
+		int locked = 0;
+		for (int spins = 0; spins < 256 && !(locked = spin_trylock(&t->mu)); spins++)
+			__builtin_ia32_pause(); /* its thread holds it for one record: wait a bit */
+		if (!locked)
+			continue;
+		if (t->len && !finishing) {
+			gp_trace_lock();
+			tb_move_locked(t);
+			gp_trace_unlock();
+		}
+		spin_unlock(&t->mu);
+	}
+	gp_trace_lock();
+	if (gp_state == GP_STATE_ON && !finishing) {
+		int due = buf_len > 0;
+		if (!due) {
+			uint64_t c[5];
+			sum_counts(c);
+			due = memcmp(c, put_c, sizeof c) != 0;
+		}
+		if (due)
+			flush_locked(0);
+	}
+	gp_trace_unlock(); /* compresses what flush_locked handed over */
 }
 
 /* ---- trace start ---- */
@@ -954,6 +1005,7 @@ static void new_trace_locked(void)
 		close(out_fd);
 	out_fd = -1;
 	n_allocs = n_frees = n_failed = n_steps = n_chains = 0;
+	memset(put_c, 0, sizeof put_c);
 	pthread_mutex_lock(&threads_mu);
 	for (unsigned i = 0; i < nthreads; i++) { /* a new trace counts from zero */
 		struct gp_tls *t = threads[i];
@@ -1005,10 +1057,18 @@ static void fork_child(void)
 			spare = pending;
 		pending = NULL;
 	}
+	gp_flusher_forget();
 	gp_trace_lock();
-	if (gp_state == GP_STATE_ON)
+	if (gp_state == GP_STATE_ON) {
 		new_trace_locked();
+		/* The child's trace exists from its first moment: a pool worker terminated
+		 * before it recorded much still leaves one. */
+		flush_locked(0);
+	}
+	int on = gp_state == GP_STATE_ON;
 	gp_trace_unlock();
+	if (on)
+		gp_flusher_start();
 }
 
 void gp_init_late(void)
@@ -1027,7 +1087,10 @@ void gp_init_late(void)
 	/* Create the file now: an unwritable place is reported at start, and a process killed
 	 * early still leaves a readable (cut short) trace. */
 	flush_locked(0);
+	int on = gp_state == GP_STATE_ON;
 	gp_trace_unlock();
+	if (on)
+		gp_flusher_start();
 }
 
 void gp_finish(int reason)
@@ -1078,6 +1141,7 @@ void gp_restart_after_exec(void)
 	if (gp_state == GP_STATE_OFF && buf && getpid() == gp_pid && !fail_reported) {
 		gp_state = GP_STATE_ON;
 		new_trace_locked();
+		flush_locked(0); /* the new trace exists at once, as every trace does */
 	}
 	gp_trace_unlock();
 }

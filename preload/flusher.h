@@ -1,0 +1,35 @@
+/*
+ * flusher.h - the profiler's one thread of its own: it moves what the program's threads
+ * recorded to the trace file every GP_FLUSH_TICK, so that a process killed by a signal
+ * (SIGKILL, SIGTERM's default action, a pool's terminate()) or one that sits idle for good
+ * loses at most the last ~50 ms of its events. What is written(2) survives the process: the
+ * kernel keeps it.
+ *
+ * Invisible to the program as far as a thread can be: it blocks every signal, allocates
+ * nothing through malloc once running, opens no file descriptor (the program may be about
+ * to open 0, 1 or 2), and never keeps the process alive: when it is the last thread left
+ * (the main thread called pthread_exit, then the others ended) it calls exit(0) as glibc's
+ * last thread would have.
+ */
+#ifndef GP_FLUSHER_H
+#define GP_FLUSHER_H
+
+#define GP_FLUSH_TICK 50000000 /* ns between two drains */
+
+/* Start the thread (from the constructor, and in a fork child, which has none: threads do
+ * not survive fork). Called outside every lock of ours and with gp_tls.busy clear: what
+ * pthread_create allocates is the program's for us and for any interposer in front of us.
+ * @return nonzero if it runs. */
+int gp_flusher_start(void);
+
+/* In a fork child, before gp_flusher_start: the parent's thread is not there. */
+void gp_flusher_forget(void);
+
+/* Stop the thread and wait until it is gone (unshare and setns of a user namespace need a
+ * single-threaded process). Later gp_flusher_start() brings it back. */
+void gp_flusher_stop(void);
+
+/* Nonzero while the thread runs: the program's threads leave periodic flushes to it. */
+extern int gp_flusher_running;
+
+#endif
