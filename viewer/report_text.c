@@ -72,6 +72,17 @@ static void section(FILE *out, struct gp_view *v, int origins, enum gp_sort key,
 	free(rows);
 }
 
+/* One line per trace cut short (its process killed, or its disk full): which, and what it
+ * lacks, so that nobody takes its numbers for a whole run's. */
+static void cut_short_lines(FILE *out, const struct gp_agg *a)
+{
+	for (size_t i = 0; i < a->ntraces; i++)
+		if (a->traces[i].cut_short)
+			fprintf(out, "warning: %s was cut short (ended by signal, chains still open: "
+			        "%llu); numbers cover what it recorded\n", a->traces[i].file,
+			        (unsigned long long)a->traces[i].open_chains);
+}
+
 void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 {
 	const struct gp_agg *a = &v->agg;
@@ -84,10 +95,7 @@ void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	if (a->ntraces > 4)
 		fprintf(out, ", ...");
 	fputc('\n', out);
-	for (size_t i = 0; i < a->ntraces; i++)
-		if (a->traces[i].cut_short)
-			fprintf(out, "warning: %s was cut short (the process did not finish writing it); "
-			        "numbers cover what it recorded\n", a->traces[i].file);
+	cut_short_lines(out, a);
 	fprintf(out, "  allocs %s, frees %s, steps %s, failed %s\n", gp_fmt_count(n1, 32, t->allocs),
 	        gp_fmt_count(n2, 32, t->frees), gp_fmt_count(n3, 32, t->steps),
 	        gp_fmt_count(n4, 32, t->failed));

@@ -419,6 +419,7 @@ static void check_main_info(const struct gp_trace_info *ti, const char *file)
 	CHECK_S(ti->cmdline, "app --size 100");
 	CHECK_I(ti->complete, 1);
 	CHECK_I(ti->cut_short, 0);
+	CHECK_U(ti->open_chains, 0); /* chain 3 ends with the process */
 	CHECK_I(ti->end_reason, GP_END_EXIT);
 	check_main_totals(&ti->totals, 1);
 }
@@ -555,6 +556,7 @@ static void test_main(void)
 		CHECK_I(load_mem(&a, &r, z.data, z.len), 0, "(%s)", a.err);
 		CHECK_I(a.traces[0].complete, 0);
 		CHECK_I(a.traces[0].cut_short, 1);
+		CHECK_U(a.traces[0].open_chains, 1); /* chain 3: begun, stepped, never ended */
 		check_main_agg(&a, 1);
 		gp_agg_release(&a);
 		tb_z_release(&z);
