@@ -19,6 +19,9 @@ Cases (added to those of check_process.py, whose helpers they use):
                    (SIGTERM); six runs (fork, and spawn): every worker has a readable, cut
                    short trace holding at least the realloc steps it made through ctypes
                    (the last ones 0.5 s before it was terminated).
+  solo             the flusher thread never shows: a process whose main thread called
+                   pthread_exit ends when its last thread does (status 0, complete trace
+                   equal to counter.so and the truth), and `unshare -U` works.
   perms            trace files are 0600 under umask 022 and 077 (0400 under 0277), a
                    symlink at the trace's path is not followed (a new name is taken), an
                    existing file there is not touched.
@@ -27,6 +30,7 @@ Cases (added to those of check_process.py, whose helpers they use):
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -277,7 +281,48 @@ def case_perms(c):
                   f"{os.stat(alt).st_mode & 0o777:03o}, expected 600")
 
 
+def case_solo(c):
+    # The flusher thread must not keep a process alive whose main thread called
+    # pthread_exit, nor make it multithreaded for unshare(CLONE_NEWUSER).
+    what = "solo mainexit"
+    _, _, out = c.plain_and_profiled([c.prog("killgrow"), "mainexit"], what, expect_rc=0,
+                                     timeout=30)
+    traces, counts, truths = c.scan(out)
+    pid, t = c.truth(truths, "mainexit", what)
+    f = c.one_trace(traces, pid, what)
+    rep = c.report([f], what)
+    c.complete(rep, what)
+    c.totals_equal(rep, c.counter_of(counts, pid, what), what)
+    c.functions_equal(rep, t, what)
+    unshare = shutil.which("unshare")
+    if not unshare:
+        c.info.append("no unshare(1): the user namespace check is skipped")
+        return
+    what = "solo unshare -U"
+    plain = c.run([unshare, "-U", "true"], c.env(c.tmp, preload="none"), c.tmp, what)
+    if plain.returncode != 0:
+        c.info.append(f"unshare -U fails here without the profiler: skipped")
+        return
+    odir = c.newdir("unshare")
+    r = c.run([unshare, "-U", c.prog("simple")], c.env(odir, preload="growprof"), odir, what)
+    if r.returncode != 0:
+        c.err(f"{what}: `unshare -U pt-simple` exited with {cp.status(r.returncode)} under "
+              f"the profiler, 0 without it\nstderr:\n{cp.show(r.stderr)}")
+        return
+    traces, _, truths = c.scan(odir)
+    pid, t = c.truth(truths, "main", what)
+    files = traces.get(pid, [])
+    if len(files) != 2:  # unshare(1)'s own, then pt-simple's after its exec
+        c.err(f"{what}: pid {pid} should have written two traces, found {cp.names(files)}")
+    if not files:
+        return
+    rep = c.report(files[-1:], what)
+    c.complete(rep, what)
+    c.functions_equal(rep, t, what)
+
+
 cp.CASES.update({
+    "solo": case_solo,
     "kill-idle": case_kill_idle,
     "kill-busy-bound": case_kill_busy,
     "pool-terminate": case_pool_terminate,

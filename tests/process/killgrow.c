@@ -11,6 +11,9 @@
  *           clock). "ready" after 0.5 s.
  *   work N  busy, with 50 us of computing after each step: a process that is busy, yet
  *           records slowly enough that its buffers take seconds to fill.
+ *   mainexit  the main thread starts one that grows like idle's (kg_idle_grow), sleeps
+ *           0.2 s, writes the truth (tag mainexit) and returns, and calls pthread_exit:
+ *           the process ends when that thread does, with status 0 (glibc's exit(0)).
  */
 #define _GNU_SOURCE
 #include "proc.h"
@@ -148,6 +151,17 @@ static void busy(void)
     }
 }
 
+static void *last_thread(void *arg)
+{
+    (void)arg;
+    kg_idle_grow(0);
+    usleep(200000);
+    pt_write(&T, "killgrow", "mainexit");
+    printf("last thread done\n");
+    fflush(stdout);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "idle";
@@ -156,6 +170,12 @@ int main(int argc, char **argv)
         abort();
     gp_init(&T);
     gp_declare(&T, "kg_idle_grow");
+    if (strcmp(mode, "mainexit") == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, last_thread, NULL) != 0)
+            abort();
+        pthread_exit(NULL);
+    }
     if (strcmp(mode, "work") == 0)
         work_ns = 50000;
     if (strcmp(mode, "busy") == 0 || work_ns)
