@@ -71,7 +71,7 @@ static uint64_t last_flush;   /* gp_now() of the last flush */
 #define FLUSH_EVERY 500000000ull
 /* ns: a thread's buffer older than this moves to the trace on its next record, in case the
  * flusher keeps finding it busy. */
-#define TB_MAX_AGE ((uint64_t)GP_FLUSH_TICK)
+#define TB_MAX_AGE ((uint64_t)GP_FLUSH_TICK / 2)
 
 /* Cumulative counters of this trace, of threads that have none of their own (see below).
  * Relaxed atomics: exact, and no lock. */
