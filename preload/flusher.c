@@ -62,7 +62,7 @@ static void *flusher_main(void *arg)
 	gp_tls.busy = 1; /* nothing it might allocate is the program's */
 	prctl(PR_SET_NAME, "growprof", 0, 0, 0);
 	for (;;) {
-		struct timespec ts = { 0, GP_FLUSH_TICK };
+		struct timespec ts = { GP_FLUSH_TICK / 1000000000, GP_FLUSH_TICK % 1000000000 };
 		syscall(SYS_futex, &stop_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
 		if (__atomic_load_n(&stop_word, __ATOMIC_ACQUIRE))
 			break;

@@ -14,7 +14,9 @@
 #ifndef GP_FLUSHER_H
 #define GP_FLUSHER_H
 
+#ifndef GP_FLUSH_TICK
 #define GP_FLUSH_TICK 50000000 /* ns between two drains */
+#endif
 
 /* Start the thread (from the constructor, and in a fork child, which has none: threads do
  * not survive fork). Called outside every lock of ours and with gp_tls.busy clear: what
