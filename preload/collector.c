@@ -469,6 +469,7 @@ uint8_t *gp_trace_reserve(size_t max)
 {
 	if (gp_state != GP_STATE_ON || !buf)
 		return NULL;
+	gp_flusher_due();
 	if (buf_len + max + COUNTS_MAX > BUF_CAP) {
 		flush_locked(0);
 		if (gp_state != GP_STATE_ON)
@@ -684,6 +685,7 @@ static ALWAYS_INLINE void tb_leave(struct gp_tbuf *tb)
 
 static GP_COLD uint8_t *tb_room_slow(struct gp_tbuf *tb, size_t max)
 {
+	gp_flusher_due(); /* stopped for a fork: the first record after it brings it back */
 	if (tb->len + max > TB_CAP)
 		tb_move(tb);
 	if (!tb->len) {
@@ -975,6 +977,12 @@ int gp_init(void)
  * every buffer afresh. */
 static void fork_prepare(void)
 {
+	/* Everything recorded goes to the file, and the flusher out of the way (flusher.h);
+	 * the trace lock is not held yet. Not in a child of vfork: no handlers run there. */
+	if (gp_flusher_running && getpid() == gp_pid && !gp_tls.busy) {
+		gp_trace_drain();
+		gp_flusher_pause();
+	}
 	gp_stacks_fork_prepare(); /* unwinding holds none of our locks */
 	gp_trace_lock();
 	writer_lock(); /* no compression half done in the child's copy */

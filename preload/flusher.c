@@ -123,9 +123,26 @@ int gp_flusher_start(void)
 	return gp_flusher_running;
 }
 
+int gp_flusher_wanted;
+
+void gp_flusher_pause(void)
+{
+	if (!gp_flusher_running)
+		return;
+	gp_flusher_stop();
+	__atomic_store_n(&gp_flusher_wanted, 1, __ATOMIC_RELEASE);
+}
+
+void gp_flusher_resume(void)
+{
+	if (__atomic_exchange_n(&gp_flusher_wanted, 0, __ATOMIC_ACQ_REL))
+		gp_flusher_start();
+}
+
 void gp_flusher_forget(void)
 {
 	gp_flusher_running = 0;
+	gp_flusher_wanted = 0;
 	if (stat_fd >= 0)
 		close(stat_fd); /* the parent's /proc entry */
 	stat_fd = -1;

@@ -34,4 +34,22 @@ void gp_flusher_stop(void);
 /* Nonzero while the thread runs: the program's threads leave periodic flushes to it. */
 extern int gp_flusher_running;
 
+/*
+ * fork: the parent stops the thread before forking (after moving every buffer to the file)
+ * and starts it again with the first record it writes after: a runtime that counts its
+ * threads right after fork (CPython 3.12 warns "This process is multi-threaded, use of
+ * fork() may lead to deadlocks" from /proc/self/stat) sees only its own, and nothing
+ * recorded waits without the thread. gp_flusher_resume() may be called anywhere (locks
+ * held, gp_tls.busy set): it usually reuses the stopped thread's cached stack, so creating
+ * it allocates nothing.
+ */
+void gp_flusher_pause(void);
+extern int gp_flusher_wanted;
+void gp_flusher_resume(void);
+static inline void gp_flusher_due(void)
+{
+	if (__builtin_expect(__atomic_load_n(&gp_flusher_wanted, __ATOMIC_RELAXED), 0))
+		gp_flusher_resume();
+}
+
 #endif

@@ -21,7 +21,8 @@ Cases (added to those of check_process.py, whose helpers they use):
                    (the last ones 0.5 s before it was terminated).
   solo             the flusher thread never shows: a process whose main thread called
                    pthread_exit ends when its last thread does (status 0, complete trace
-                   equal to counter.so and the truth), and `unshare -U` works.
+                   equal to counter.so and the truth), a parent sees one thread right
+                   after fork (stdout as the plain run's), and `unshare -U` works.
   perms            trace files are 0600 under umask 022 and 077 (0400 under 0277), a
                    symlink at the trace's path is not followed (a new name is taken), an
                    existing file there is not touched.
@@ -291,6 +292,17 @@ def case_solo(c):
     pid, t = c.truth(truths, "mainexit", what)
     f = c.one_trace(traces, pid, what)
     rep = c.report([f], what)
+    c.complete(rep, what)
+    c.totals_equal(rep, c.counter_of(counts, pid, what), what)
+    c.functions_equal(rep, t, what)
+    what = "solo forkcount"
+    plain, _, out = c.plain_and_profiled([c.prog("killgrow"), "forkcount"], what,
+                                         expect_rc=0, timeout=30)
+    if b"round 1: 1 thread(s) after fork" not in plain.stdout:
+        raise cp.Failure(f"{what}: the plain run printed {plain.stdout!r} (target broken)")
+    traces, counts, truths = c.scan(out)
+    pid, t = c.truth(truths, "forkcount", what)
+    rep = c.report(traces.get(pid, [])[-1:], what)
     c.complete(rep, what)
     c.totals_equal(rep, c.counter_of(counts, pid, what), what)
     c.functions_equal(rep, t, what)

@@ -14,10 +14,14 @@
  *   mainexit  the main thread starts one that grows like idle's (kg_idle_grow), sleeps
  *           0.2 s, writes the truth (tag mainexit) and returns, and calls pthread_exit:
  *           the process ends when that thread does, with status 0 (glibc's exit(0)).
+ *   forkcount  twice: grows like idle's, forks, and the parent prints how many threads
+ *           /proc/self/stat says it has right after the fork (CPython 3.12 warns when
+ *           there are more than one); the child exits at once. Truth tag forkcount.
  */
 #define _GNU_SOURCE
 #include "proc.h"
 
+#include <sys/wait.h>
 #include <time.h>
 
 static gp_truth T;
@@ -151,6 +155,39 @@ static void busy(void)
     }
 }
 
+static long threads_now(void)
+{
+    char s[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, s, sizeof s - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return -1;
+    s[n] = 0;
+    char *p = strrchr(s, ')');
+    for (int field = 2; p && field < 20; field++) /* field 20: num_threads */
+        p = strchr(p + 1, ' ');
+    return p ? strtol(p + 1, NULL, 10) : -1;
+}
+
+static void forkcount(void)
+{
+    for (int round = 0; round < 2; round++) {
+        kg_idle_grow(round);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        long n = threads_now();
+        printf("round %d: %ld thread(s) after fork\n", round, n);
+        fflush(stdout);
+        if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+            abort();
+    }
+    pt_write(&T, "killgrow", "forkcount");
+    exit(0);
+}
+
 static void *last_thread(void *arg)
 {
     (void)arg;
@@ -170,6 +207,8 @@ int main(int argc, char **argv)
         abort();
     gp_init(&T);
     gp_declare(&T, "kg_idle_grow");
+    if (strcmp(mode, "forkcount") == 0)
+        forkcount();
     if (strcmp(mode, "mainexit") == 0) {
         pthread_t t;
         if (pthread_create(&t, NULL, last_thread, NULL) != 0)
