@@ -19,6 +19,10 @@
 #include <unistd.h>
 
 int gp_flusher_running;
+/* Start and stop one at a time (a record's resume against unshare's stop). A leaf lock
+ * held across the join: so gp_flusher_resume, which may run with any of our locks held
+ * (the thread may be waiting for one of them), only tries it. */
+static pthread_mutex_t flusher_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t flusher;
 static int stop_word;     /* futex: 1 asks the thread to end */
 static int stat_fd = -1;  /* /proc/<pid>/stat, for alone() */
@@ -77,7 +81,17 @@ static void *flusher_main(void *arg)
 	return NULL;
 }
 
+static int start_locked(void);
+
 int gp_flusher_start(void)
+{
+	pthread_mutex_lock(&flusher_mu);
+	int rc = start_locked();
+	pthread_mutex_unlock(&flusher_mu);
+	return rc;
+}
+
+static int start_locked(void)
 {
 	if (gp_flusher_running)
 		return 1;
@@ -125,22 +139,33 @@ int gp_flusher_start(void)
 
 int gp_flusher_wanted;
 
+static void stop_locked(void);
+
 void gp_flusher_pause(void)
 {
-	if (!gp_flusher_running)
-		return;
-	gp_flusher_stop();
-	__atomic_store_n(&gp_flusher_wanted, 1, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&flusher_mu);
+	if (gp_flusher_running) {
+		stop_locked();
+		__atomic_store_n(&gp_flusher_wanted, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&flusher_mu);
 }
 
 void gp_flusher_resume(void)
 {
-	if (__atomic_exchange_n(&gp_flusher_wanted, 0, __ATOMIC_ACQ_REL))
-		gp_flusher_start();
+	if (!__atomic_exchange_n(&gp_flusher_wanted, 0, __ATOMIC_ACQ_REL))
+		return;
+	if (pthread_mutex_trylock(&flusher_mu)) { /* a start or stop under way: next time */
+		__atomic_store_n(&gp_flusher_wanted, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	start_locked();
+	pthread_mutex_unlock(&flusher_mu);
 }
 
 void gp_flusher_forget(void)
 {
+	pthread_mutex_init(&flusher_mu, NULL); /* the parent's thread that held it is gone */
 	gp_flusher_running = 0;
 	gp_flusher_wanted = 0;
 	if (stat_fd >= 0)
@@ -149,6 +174,13 @@ void gp_flusher_forget(void)
 }
 
 void gp_flusher_stop(void)
+{
+	pthread_mutex_lock(&flusher_mu);
+	stop_locked();
+	pthread_mutex_unlock(&flusher_mu);
+}
+
+static void stop_locked(void)
 {
 	if (!gp_flusher_running)
 		return;
