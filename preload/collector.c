@@ -465,11 +465,20 @@ static void pending_done(uint8_t *p, size_t len)
 	writer_unlock();
 }
 
+/* The flusher stopped for a fork comes back (flusher.h): only inside the profiler, where
+ * what pthread_create might allocate goes straight to the allocator, never to our locks
+ * (a failed exec's new trace, outside, holds the trace lock). */
+static inline void flusher_due(void)
+{
+	if (gp_tls.busy)
+		gp_flusher_due();
+}
+
 uint8_t *gp_trace_reserve(size_t max)
 {
 	if (gp_state != GP_STATE_ON || !buf)
 		return NULL;
-	gp_flusher_due();
+	flusher_due();
 	if (buf_len + max + COUNTS_MAX > BUF_CAP) {
 		flush_locked(0);
 		if (gp_state != GP_STATE_ON)
@@ -685,7 +694,7 @@ static ALWAYS_INLINE void tb_leave(struct gp_tbuf *tb)
 
 static GP_COLD uint8_t *tb_room_slow(struct gp_tbuf *tb, size_t max)
 {
-	gp_flusher_due(); /* stopped for a fork: the first record after it brings it back */
+	flusher_due(); /* stopped for a fork: the first record after it brings it back */
 	if (tb->len + max > TB_CAP)
 		tb_move(tb);
 	if (!tb->len) {
