@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -41,6 +42,8 @@ static volatile int trace_mu;
 static uint8_t *buf;
 static size_t buf_len;
 static int out_fd = -1;
+static dev_t out_dev;  /* the trace file out_fd was opened on: a program may close every */
+static ino_t out_ino;  /* descriptor (a subprocess child before exec) and reuse the number */
 static int writer_ready;
 static struct gp_writer writer;
 static char out_pattern[1024] = "growprof.%e.%p.zst";
@@ -341,8 +344,52 @@ static int open_output(void)
 		return rc;
 	}
 	out_fd = fd;
+	struct stat st;
+	if (fstat(fd, &st) == 0) {
+		out_dev = st.st_dev;
+		out_ino = st.st_ino;
+	}
 	writer_ready = 1;
 	return 0;
+}
+
+/* Is out_fd still our trace file? */
+static int fd_ours(void)
+{
+	struct stat st;
+	return out_fd >= 0 && fstat(out_fd, &st) == 0 && st.st_dev == out_dev &&
+	       st.st_ino == out_ino;
+}
+
+/* The program closed our descriptor (a fork child closing all before exec): open the same
+ * file again, by its path, never a file put in its place. In a program's thread only: the
+ * flusher opens nothing (flusher.h). @return 0 or -errno. */
+static int reopen_output(void)
+{
+	int fd = open(out_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || st.st_dev != out_dev || st.st_ino != out_ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	out_fd = fd;
+	writer.fd = fd;
+	return 0;
+}
+
+/* Close out_fd if it is still ours (never a descriptor of the program's). */
+static void close_output(void)
+{
+	if (fd_ours())
+		close(out_fd);
+	out_fd = -1;
 }
 
 static uint64_t put_c[5]; /* the counts last written (trace lock) */
@@ -402,6 +449,21 @@ static void write_out_cancellable(const uint8_t *data, size_t len, int end)
 		if (rc) {
 			char what[1300];
 			size_t n = cat(what, 0, sizeof what, "cannot create trace ");
+			cat(what, n, sizeof what, out_path);
+			gp_fail(what, -rc);
+			return;
+		}
+	}
+	if (!fd_ours()) {
+		/* Our descriptor is gone. The flusher leaves this to the program's thread that
+		 * flushes next (or finishes at exec): what it drops here never reached the
+		 * compressor, so the file stays a valid stream. */
+		if (gp_flusher_self())
+			return;
+		int rc = reopen_output();
+		if (rc) {
+			char what[1300];
+			size_t n = cat(what, 0, sizeof what, "cannot reopen trace ");
 			cat(what, n, sizeof what, out_path);
 			gp_fail(what, -rc);
 			return;
@@ -835,6 +897,8 @@ void gp_trace_drain(void)
 {
 	if (__atomic_load_n(&gp_state, __ATOMIC_ACQUIRE) != GP_STATE_ON || !late_done)
 		return;
+	if (gp_flusher_self() && writer_ready && !fd_ours())
+		return; /* the program closed it: its next flush reopens (write_out) */
 	uint32_t n = __atomic_load_n(&ntbufs, __ATOMIC_ACQUIRE);
 	for (uint32_t i = 0; i < n; i++) {
 		struct gp_tbuf *t = __atomic_load_n(&tbufs[i], __ATOMIC_ACQUIRE);
@@ -1018,9 +1082,7 @@ static void new_trace_locked(void)
 	if (writer_ready)
 		gp_writer_release(&writer);
 	writer_ready = 0;
-	if (out_fd >= 0)
-		close(out_fd);
-	out_fd = -1;
+	close_output();
 	n_allocs = n_frees = n_failed = n_steps = n_chains = 0;
 	memset(put_c, 0, sizeof put_c);
 	pthread_mutex_lock(&threads_mu);
@@ -1143,9 +1205,7 @@ void gp_finish(int reason)
 		if (writer_ready)
 			gp_writer_release(&writer);
 		writer_ready = 0;
-		if (out_fd >= 0)
-			close(out_fd);
-		out_fd = -1;
+		close_output();
 		gp_state = GP_STATE_OFF;
 	}
 	finishing = 0; /* tracing is off now (or was not ours to finish) */

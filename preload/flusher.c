@@ -26,6 +26,9 @@ static pthread_mutex_t flusher_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t flusher;
 static int stop_word;     /* futex: 1 asks the thread to end */
 static int stat_fd = -1;  /* /proc/<pid>/stat, for alone() */
+static __thread int is_flusher __attribute__((tls_model("initial-exec")));
+
+int gp_flusher_self(void) { return is_flusher; }
 
 /*
  * Is the flusher the last thread of the process? glibc ends a process whose last thread
@@ -64,6 +67,7 @@ static void *flusher_main(void *arg)
 {
 	(void)arg;
 	gp_tls.busy = 1; /* nothing it might allocate is the program's */
+	is_flusher = 1;
 	prctl(PR_SET_NAME, "growprof", 0, 0, 0);
 	for (;;) {
 		struct timespec ts = { GP_FLUSH_TICK / 1000000000, GP_FLUSH_TICK % 1000000000 };

@@ -31,6 +31,9 @@ void gp_flusher_forget(void);
  * single-threaded process). Later gp_flusher_start() brings it back. */
 void gp_flusher_stop(void);
 
+/* Nonzero if the calling thread is the flusher. */
+int gp_flusher_self(void);
+
 /* Nonzero while the thread runs: the program's threads leave periodic flushes to it. */
 extern int gp_flusher_running;
 

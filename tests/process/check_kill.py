@@ -22,7 +22,9 @@ Cases (added to those of check_process.py, whose helpers they use):
   solo             the flusher thread never shows: a process whose main thread called
                    pthread_exit ends when its last thread does (status 0, complete trace
                    equal to counter.so and the truth), a parent sees one thread right
-                   after fork (stdout as the plain run's), and `unshare -U` works.
+                   after fork (stdout as the plain run's), a fork child that closes every
+                   descriptor before exec still finishes its trace (no message), and
+                   `unshare -U` works.
   perms            trace files are 0600 under umask 022 and 077 (0400 under 0277), a
                    symlink at the trace's path is not followed (a new name is taken), an
                    existing file there is not touched.
@@ -306,6 +308,19 @@ def case_solo(c):
     c.complete(rep, what)
     c.totals_equal(rep, c.counter_of(counts, pid, what), what)
     c.functions_equal(rep, t, what)
+    what = "solo closefds"
+    _, _, out = c.plain_and_profiled([c.prog("killgrow"), "closefds"], what, expect_rc=0,
+                                     timeout=30)
+    traces, _, truths = c.scan(out)
+    pid, t = c.truth(truths, "closefds-child", what)
+    files = traces.get(pid, [])
+    if len(files) != 2:  # its own until the exec, then true's
+        c.err(f"{what}: the child (pid {pid}) should have written two traces, found "
+              f"{cp.names(files)}")
+    if files:
+        rep = c.report(files[:1], what)
+        c.complete(rep, what)
+        c.functions_equal(rep, t, what)
     unshare = shutil.which("unshare")
     if not unshare:
         c.info.append("no unshare(1): the user namespace check is skipped")

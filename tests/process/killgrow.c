@@ -17,10 +17,15 @@
  *   forkcount  twice: grows like idle's, forks, and the parent prints how many threads
  *           /proc/self/stat says it has right after the fork (CPython 3.12 warns when
  *           there are more than one); the child exits at once. Truth tag forkcount.
+ *   closefds  forks a child that grows (kg_idle_grow), closes every descriptor from 3 up
+ *           (as a subprocess child does before exec, the trace's among them), waits 0.15 s
+ *           (the flusher's ticks come and go), grows again, writes its truth (tag
+ *           closefds-child) and execs /bin/true. The parent waits and exits 0.
  */
 #define _GNU_SOURCE
 #include "proc.h"
 
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -188,6 +193,30 @@ static void forkcount(void)
     exit(0);
 }
 
+static void closefds(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        gp_init(&T); /* the child's own truth */
+        pt_notes_reset();
+        gp_declare(&T, "kg_idle_grow");
+        kg_idle_grow(1);
+        if (syscall(SYS_close_range, 3u, ~0u, 0) != 0)
+            for (int fd = 3; fd < 65536; fd++)
+                close(fd);
+        usleep(150000);
+        kg_idle_grow(2);
+        pt_write(&T, "killgrow", "closefds-child");
+        execl("/bin/true", "true", (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        abort();
+    printf("child ok\n");
+    exit(0);
+}
+
 static void *last_thread(void *arg)
 {
     (void)arg;
@@ -207,6 +236,8 @@ int main(int argc, char **argv)
         abort();
     gp_init(&T);
     gp_declare(&T, "kg_idle_grow");
+    if (strcmp(mode, "closefds") == 0)
+        closefds();
     if (strcmp(mode, "forkcount") == 0)
         forkcount();
     if (strcmp(mode, "mainexit") == 0) {
