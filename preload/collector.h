@@ -213,6 +213,9 @@ static inline void gp_count_free(void)
 		gp_count_slow(1);
 }
 
+/* Move every buffer's records to the trace file (the flusher's tick, flusher.h). */
+void gp_trace_drain(void);
+
 /* Write everything out and stop (exit, _exit, exec). */
 void gp_finish(int reason);
 /* exec failed: start a new trace so nothing after it is lost. */

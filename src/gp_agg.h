@@ -159,6 +159,7 @@ struct gp_trace_info {
 	int complete;       /* an END record was read */
 	int cut_short;      /* the data stopped mid-frame or mid-record */
 	int end_reason;     /* GP_END_* when complete */
+	uint64_t open_chains; /* chains still open where a cut-short trace stops (else 0) */
 	struct gp_totals totals;
 };
 

@@ -112,9 +112,9 @@ void gp_report_json(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 		gp_gate_json_str(out, ti->exe);
 		fputs(", \"cmdline\": ", out);
 		gp_gate_json_str(out, ti->cmdline);
-		fprintf(out, ", \"complete\": %s, \"cut_short\": %s, \"grew\": %s}",
+		fprintf(out, ", \"complete\": %s, \"cut_short\": %s, \"open_chains\": %llu, \"grew\": %s}",
 		        ti->complete ? "true" : "false", ti->cut_short ? "true" : "false",
-		        gp_run_trace_grew(v, i) ? "true" : "false");
+		        (unsigned long long)ti->open_chains, gp_run_trace_grew(v, i) ? "true" : "false");
 	}
 	fputs("],\n\"totals\": ", out);
 	totals(out, t);
