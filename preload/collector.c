@@ -1118,7 +1118,7 @@ static inline uint32_t step_stack(uint64_t ra, uint64_t cfa)
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	gp_count_alloc();
-	if (gp_chunk_header(p) & GP_CHUNK_MMAPPED) /* the fast path takes no mapped chunk */
+	if (gp_alloc_mmapped(p)) /* the fast path takes no mapped chunk */
 		gp_tls.rq_mm = (uint64_t)p;
 	uint32_t csh = gp_callsite(ra);
 	uint32_t cs = csh & ~GP_CALLSITE_HOT;
@@ -1452,7 +1452,7 @@ static inline int maybe_relocation(const struct gp_tls *t, const uint32_t *sh, c
 GP_HOT int gp_free_check(void *p)
 {
 	struct gp_tls *t = &gp_tls;
-	uint64_t a = (uint64_t)p, chunk = gp_chunk_header(p) & ~7ull;
+	uint64_t a = (uint64_t)p, chunk = gp_alloc_span(p);
 	if (chunk < t->rqsize + 47 && 2 * t->rspan + 47 >= chunk) {
 		uint32_t *leaf = gp_leaf(t, a); /* the fast path found it */
 		if (!leaf || maybe_relocation(t, gp_leaf_entry(leaf, a), p))
@@ -1514,7 +1514,8 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 	int have = block_read(old, e, 1, &b);
 	int reloc = have && t->rq && t->rmaxlo && gp_state == GP_STATE_ON &&
 	            relocation(old, &b, ra, cfa);
-	if (e) /* the block is gone: a relocation watching it from another thread sees that */
+	/* the block is gone: a relocation watching it from another thread sees that */
+	if (e && !gp_alloc_entry_shared(e, have, b.size))
 		gp_shadow_put(sh, old, 0, marked);
 	if (!reloc && have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(&b);
@@ -1524,10 +1525,10 @@ GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
 {
 	struct gp_tls *t = &gp_tls;
 	uint32_t *she = gp_shadow_find_t(t, (uint64_t)p), e = she ? *she : 0;
-	uint64_t h = gp_chunk_header(p);
+	uint64_t h = gp_alloc_word(p);
 	r->e = e;
-	/* glibc's chunk header: IS_MMAPPED is bit 1 of the size word before the block. Read it
-	 * now: after a move the old block is gone. */
+	/* glibc's IS_MMAPPED bit (never another allocator's). Read it now: after a move the old
+	 * block is gone. */
 	r->mmapped = (int)(h & GP_CHUNK_MMAPPED);
 	if ((uint64_t)p == t->rq) /* the watched block is resized: no longer a fresh block */
 		gp_watch_reset(t);
@@ -1544,7 +1545,7 @@ GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
 	r->side = !!(e & GP_SH_SIDE) && r->known;
 	if (!r->known) {
 		/* Not seen allocated (before we were loaded?): the best size we have. */
-		r->b.size = malloc_usable_size(p);
+		r->b.size = gp_usable(p);
 		r->b.ref = ORIGIN_CALLSITE | GP_CALLSITE_NONE;
 		r->b.kind = GP_BLOCK_ORIGIN;
 	}
@@ -1633,7 +1634,8 @@ GP_HOT void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uin
 		 * entries are the new block's). A stale chain entry left at p could later be
 		 * read for a block allocated there behind our back and end a live chain. */
 		uint32_t *sh = gp_shadow_find_t(&gp_tls, (uint64_t)p), e = r->e;
-		if (sh && e) /* its mark stays: a spare mark only costs that free a look */
+		if (sh && e && !gp_alloc_entry_shared(e, r->known, r->b.size)) /* its mark stays: a
+			 * spare mark only costs that free a look */
 			__atomic_compare_exchange_n(sh, &e, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		if (side)
 			gp_blocks_drop(&r->b);

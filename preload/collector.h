@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alloc.h"
 #include "blocks.h"
 #include "shadow.h"
 #include "stacks.h"
@@ -115,7 +116,7 @@ static inline int gp_leaf_marked(const uint32_t *leaf, uint64_t p)
 static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t size, uint64_t ra)
 {
 	struct gp_tls *t = &gp_tls;
-	uint64_t h = gp_chunk_header(p);
+	uint64_t h = gp_alloc_word(p);
 	gp_watch_alloc(t, p, size);
 	/* the cache entry by index, not by pointer: the compiler then addresses it from the
 	 * thread pointer as it does the rest of gp_tls */
@@ -163,7 +164,7 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 	 * block, it is smaller than a relocation's old block can be, or the sources together
 	 * span less than half of it (gp_free_check() says why): its chunk header, which
 	 * glibc's free reads next anyway, tells */
-	uint64_t chunk = gp_chunk_header(p) & ~7ull;
+	uint64_t chunk = gp_alloc_span(p);
 	if (old + chunk < t->rminhi || chunk >= t->rqsize + 47 || chunk < GP_RELOC_MIN + 8 ||
 	    2 * t->rspan + 47 < chunk) {
 		gp_tls_bump(&t->frees);
@@ -188,7 +189,7 @@ struct gp_realloc {
 	int known;   /* p is in the block table (copied to b, left there) */
 	int side;    /* ... in the block table rather than only in its shadow entry */
 	uint32_t e;  /* p's shadow entry at the start */
-	int mmapped; /* glibc's IS_MMAPPED bit was set before the call */
+	int mmapped; /* glibc had served the block with mmap (gp_alloc_mmapped) */
 };
 void gp_realloc_begin(void *p, struct gp_realloc *r);
 /* q = what the real realloc returned (NULL: failed, p is unchanged). */
