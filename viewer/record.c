@@ -1,6 +1,7 @@
 /* record.c - growprof record: run a program with the preload and say where traces went. */
 #define _GNU_SOURCE
 #include "cmds.h"
+#include "silent.h"
 
 #include <dirent.h>
 #include <elf.h>
@@ -219,6 +220,7 @@ int gp_cmd_record(int argc, char **argv)
 			if (seen)
 				continue;
 			fprintf(stderr, "%s %s\n", found++ ? "                " : "growprof: trace", p);
+			gp_silent_note_file(stderr, "growprof: note: ", p);
 		}
 		closedir(d);
 	}

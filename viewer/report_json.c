@@ -1,6 +1,7 @@
 /* report_json.c - the JSON report of ../shared/SPEC.md. */
 #include "gate.h"
 #include "view.h"
+#include "silent.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -96,8 +97,10 @@ void gp_report_json(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 		gp_gate_json_str(out, ti->exe);
 		fputs(", \"cmdline\": ", out);
 		gp_gate_json_str(out, ti->cmdline);
-		fprintf(out, ", \"complete\": %s, \"cut_short\": %s}", ti->complete ? "true" : "false",
+		fprintf(out, ", \"complete\": %s, \"cut_short\": %s", ti->complete ? "true" : "false",
 		        ti->cut_short ? "true" : "false");
+		/* 0: a statically linked allocator the preload cannot see (silent.h) */
+		fprintf(out, ", \"allocator_calls\": %llu}", (unsigned long long)gp_silent_calls(ti));
 	}
 	fputs("],\n\"totals\": ", out);
 	totals(out, t);
