@@ -8,6 +8,8 @@ opt=() # best effort: a test that needs one of these skips (exit 77) without it
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(python3 sqlite3 jq perl git make xz-utils clang libclang-rt-14-dev protobuf-compiler)
   opt+=(chromium)
+  pkgs+=(libjemalloc-dev libtcmalloc-minimal4 libgoogle-perftools-dev libmimalloc-dev redis-server redis-tools) # tests/alloc
+  opt+=(golang-go) # tests/alloc: a real Go program (its own allocator)
   command -v node >/dev/null || opt+=(nodejs) # node and npm may come from elsewhere than apt
   command -v npm >/dev/null || opt+=(npm)
 fi
