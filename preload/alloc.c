@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <gnu/libc-version.h>
+#include <link.h>
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,11 +76,34 @@ static void *next_fn(const char *name)
 	return dlsym(RTLD_NEXT, name);
 }
 
-/* Is function f defined by the object that defines `other`? */
-static int same_object(void *f, void *other)
+/* libc's address range: a function only glibc defines tells which object is libc (not
+ * dladdr, which walks a whole symbol table per call). */
+static uintptr_t libc_lo, libc_hi;
+
+static int find_libc(struct dl_phdr_info *info, size_t size, void *data)
 {
-	Dl_info a, b;
-	return dladdr(f, &a) && dladdr(other, &b) && a.dli_fbase == b.dli_fbase;
+	(void)size;
+	uintptr_t mark = (uintptr_t)data, lo = UINTPTR_MAX, hi = 0;
+	int here = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr, b = a + ph->p_memsz;
+		lo = a < lo ? a : lo;
+		hi = b > hi ? b : hi;
+		here |= mark >= a && mark < b;
+	}
+	if (here) {
+		libc_lo = lo;
+		libc_hi = hi;
+	}
+	return here;
+}
+
+static int in_libc(void *f)
+{
+	return (uintptr_t)f >= libc_lo && (uintptr_t)f < libc_hi;
 }
 
 /* What another allocator lacks is made of what it has, never taken from glibc: glibc's
@@ -191,12 +215,11 @@ static void find_next(void)
 		real.realloc = __libc_realloc;
 		real.free = __libc_free;
 	}
-	/* a function only glibc defines tells which object is libc */
-	void *libc = (void *)gnu_get_libc_version;
-	int glibc = same_object((void *)real.malloc, libc);
+	dl_iterate_phdr(find_libc, (void *)gnu_get_libc_version);
+	int glibc = in_libc((void *)real.malloc);
 	if (!glibc) {
 		/* each missing (or glibc's) function made of the allocator's own */
-#define OWN(field) (real.field && !same_object((void *)real.field, libc))
+#define OWN(field) (real.field && !in_libc((void *)real.field))
 		if (!OWN(calloc))
 			real.calloc = derived_calloc;
 		if (!OWN(memalign) && OWN(posix_memalign))

@@ -38,13 +38,18 @@ struct gp_next {
 	void *(*pvalloc)(size_t);
 	size_t (*usable_size)(void *);
 };
-extern struct gp_next gp_next;
+/* (hidden: addressed directly, not through the GOT, by every hook) */
+extern struct gp_next gp_next __attribute__((visibility("hidden")));
 
 /* Nonzero when the next malloc is glibc's (decided with gp_next, before any block exists). */
-extern int gp_alloc_glibc;
+extern int gp_alloc_glibc __attribute__((visibility("hidden")));
 
 /* The glibc-like size word of another allocator's block (see gp_alloc_word). */
 uint64_t gp_alloc_word_foreign(const void *p);
+
+/* glibc's own size word of live block p, for a caller that knows gp_alloc_glibc is set: the
+ * fast paths test it once, up front, and keep a call out of their way otherwise. */
+static inline uint64_t gp_glibc_word(const void *p) { return ((const uint64_t *)p)[-1]; }
 
 /* glibc's IS_MMAPPED bit in the size word: such a block is moved by mremap, copying nothing. */
 #define GP_CHUNK_MMAPPED 2u
@@ -60,7 +65,7 @@ uint64_t gp_alloc_word_foreign(const void *p);
 static inline uint64_t gp_alloc_word(const void *p)
 {
 	if (__builtin_expect(gp_alloc_glibc, 1))
-		return ((const uint64_t *)p)[-1];
+		return gp_glibc_word(p);
 	return gp_alloc_word_foreign(p);
 }
 

@@ -1521,11 +1521,12 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 		end_chain(&b);
 }
 
-GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
+/* gp_realloc_begin of block p whose size word (alloc.h) is h. */
+static inline __attribute__((always_inline)) void realloc_begin(void *p, struct gp_realloc *r,
+                                                                 uint64_t h)
 {
 	struct gp_tls *t = &gp_tls;
 	uint32_t *she = gp_shadow_find_t(t, (uint64_t)p), e = she ? *she : 0;
-	uint64_t h = gp_alloc_word(p);
 	r->e = e;
 	/* glibc's IS_MMAPPED bit (never another allocator's). Read it now: after a move the old
 	 * block is gone. */
@@ -1549,6 +1550,22 @@ GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
 		r->b.ref = ORIGIN_CALLSITE | GP_CALLSITE_NONE;
 		r->b.kind = GP_BLOCK_ORIGIN;
 	}
+}
+
+static __attribute__((noinline)) void realloc_begin_foreign(void *p, struct gp_realloc *r)
+{
+	realloc_begin(p, r, gp_alloc_word_foreign(p));
+}
+
+/* Another allocator's size word is a call away: asked out of line (a tail call), so that
+ * glibc's path stays as it was. */
+GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
+{
+	if (__builtin_expect(!gp_alloc_glibc, 0)) {
+		realloc_begin_foreign(p, r);
+		return;
+	}
+	realloc_begin(p, r, gp_glibc_word(p));
 }
 
 /*

@@ -112,11 +112,12 @@ static inline int gp_leaf_marked(const uint32_t *leaf, uint64_t p)
 
 /* The common allocation: a heap chunk (not mapped on its own) of at most 31 bytes of slack,
  * in the thread's last shadow leaf, from a call site in this thread's cache whose
- * allocations need no stack now: a 4-byte shadow entry. */
-static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t size, uint64_t ra)
+ * allocations need no stack now: a 4-byte shadow entry. `h` is the block's size word
+ * (gp_alloc_word, or gp_glibc_word where glibc is known to serve it). */
+static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t size, uint64_t ra,
+                                                          uint64_t h)
 {
 	struct gp_tls *t = &gp_tls;
-	uint64_t h = gp_alloc_word(p);
 	gp_watch_alloc(t, p, size);
 	/* the cache entry by index, not by pointer: the compiler then addresses it from the
 	 * thread pointer as it does the rest of gp_tls */
@@ -163,8 +164,11 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 	/* it ends before all the recorded sources end, it is not smaller than the watched
 	 * block, it is smaller than a relocation's old block can be, or the sources together
 	 * span less than half of it (gp_free_check() says why): its chunk header, which
-	 * glibc's free reads next anyway, tells */
-	uint64_t chunk = gp_alloc_span(p);
+	 * glibc's free reads next anyway, tells (another allocator's size is a call away:
+	 * gp_free_check asks it) */
+	if (__builtin_expect(!gp_alloc_glibc, 0))
+		return -1;
+	uint64_t chunk = gp_glibc_word(p) & ~7ull;
 	if (old + chunk < t->rminhi || chunk >= t->rqsize + 47 || chunk < GP_RELOC_MIN + 8 ||
 	    2 * t->rspan + 47 < chunk) {
 		gp_tls_bump(&t->frees);

@@ -126,10 +126,25 @@ static GP_COLD void *alloc_miss(void *p, size_t n, uint64_t ra, uint64_t cfa)
  * not registered yet (its shadow leaf is unknown), which is how the first allocation of
  * the process and of each thread reach the slow path.
  */
+static __attribute__((noinline)) void *record_alloc_foreign(void *p, size_t n, uint64_t ra,
+                                                            uint64_t cfa);
+
 static inline __attribute__((always_inline)) void *record_alloc(void *p, size_t n, uint64_t ra,
                                                                  uint64_t cfa)
 {
-	if (__builtin_expect(p != NULL, 1) && gp_on_alloc(p, n, ra))
+	/* another allocator: its size word is a call away, made out of line (a tail call) so
+	 * that glibc's path keeps no more registers than before */
+	if (__builtin_expect(!gp_alloc_glibc, 0))
+		return record_alloc_foreign(p, n, ra, cfa);
+	if (__builtin_expect(p != NULL, 1) && gp_on_alloc(p, n, ra, gp_glibc_word(p)))
+		return p;
+	return alloc_miss(p, n, ra, cfa);
+}
+
+static __attribute__((noinline)) void *record_alloc_foreign(void *p, size_t n, uint64_t ra,
+                                                            uint64_t cfa)
+{
+	if (__builtin_expect(p != NULL, 1) && gp_on_alloc(p, n, ra, gp_alloc_word_foreign(p)))
 		return p;
 	return alloc_miss(p, n, ra, cfa);
 }
@@ -137,7 +152,7 @@ static inline __attribute__((always_inline)) void *record_alloc(void *p, size_t 
 /* The same inside the realloc family, which has checked recording() (enter()) already. */
 static inline void *record_alloc_entered(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
-	if (__builtin_expect(p == NULL, 0) || gp_on_alloc(p, n, ra))
+	if (__builtin_expect(p == NULL, 0) || gp_on_alloc(p, n, ra, gp_alloc_word(p)))
 		return p;
 	return alloc_slow(p, n, ra, cfa);
 }
