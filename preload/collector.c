@@ -80,6 +80,10 @@ static uint64_t last_flush;   /* gp_now() of the last flush */
 /* Cumulative counters of this trace, of threads that have none of their own (see below).
  * Relaxed atomics: exact, and no lock. */
 static uint64_t n_allocs, n_frees, n_failed, n_steps, n_chains;
+/* Of n_allocs, those glibc made for the flusher thread (its TLS): an interposer in front of
+ * us counts them as the program's, and so do we, but a process that made no allocator call
+ * of its own must still be said to (viewer/silent.c). COUNTS carries it. */
+static uint64_t n_own;
 
 static inline void add_n(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
 
@@ -434,10 +438,11 @@ static void put_counts(void)
 	sum_counts(c);
 	for (int i = 0; i < 5; i++)
 		gp_rec_u(&r, c[i]);
+	gp_rec_u(&r, __atomic_load_n(&n_own, __ATOMIC_RELAXED));
 	buf_len += gp_rec_end(&r, GP_TAG_COUNTS);
 }
 
-#define COUNTS_MAX (GP_REC_HEADER + 5 * GP_VARINT_MAX)
+#define COUNTS_MAX (GP_REC_HEADER + 6 * GP_VARINT_MAX)
 
 /*
  * Two raw buffers: when one is full it is handed over ("pending") and the thread that filled
@@ -1114,7 +1119,7 @@ static void new_trace_locked(void)
 		gp_writer_release(&writer);
 	writer_ready = 0;
 	close_output();
-	n_allocs = n_frees = n_failed = n_steps = n_chains = 0;
+	n_allocs = n_frees = n_failed = n_steps = n_chains = n_own = 0;
 	memset(put_c, 0, sizeof put_c);
 	pthread_mutex_lock(&threads_mu);
 	for (unsigned i = 0; i < nthreads; i++) { /* a new trace counts from zero */
@@ -1130,6 +1135,16 @@ static void new_trace_locked(void)
 	gp_stacks_new_trace();
 	gp_modules_new_trace();
 	start_trace_locked();
+}
+
+/* Start the flusher, noting the allocations glibc makes for it (n_own). */
+static void flusher_start_counted(void)
+{
+	uint64_t before[5], after[5];
+	sum_counts(before);
+	gp_flusher_start();
+	sum_counts(after);
+	add_n(&n_own, after[0] - before[0]);
 }
 
 static void fork_child(void)
@@ -1179,7 +1194,7 @@ static void fork_child(void)
 	int on = gp_state == GP_STATE_ON;
 	gp_trace_unlock();
 	if (on)
-		gp_flusher_start();
+		flusher_start_counted();
 	errno = saved_errno;
 }
 
@@ -1202,7 +1217,7 @@ void gp_init_late(void)
 	int on = gp_state == GP_STATE_ON;
 	gp_trace_unlock();
 	if (on)
-		gp_flusher_start();
+		flusher_start_counted();
 }
 
 void gp_finish(int reason)
@@ -1293,7 +1308,7 @@ static inline uint32_t step_stack(uint64_t ra, uint64_t cfa)
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	gp_count_alloc();
-	if (gp_chunk_header(p) & GP_CHUNK_MMAPPED) /* the fast path takes no mapped chunk */
+	if (gp_alloc_mmapped(p)) /* the fast path takes no mapped chunk */
 		gp_tls.rq_mm = (uint64_t)p;
 	uint32_t csh = gp_callsite(ra);
 	uint32_t cs = csh & ~GP_CALLSITE_HOT;
@@ -1627,7 +1642,7 @@ static inline int maybe_relocation(const struct gp_tls *t, const uint32_t *sh, c
 GP_HOT int gp_free_check(void *p)
 {
 	struct gp_tls *t = &gp_tls;
-	uint64_t a = (uint64_t)p, chunk = gp_chunk_header(p) & ~7ull;
+	uint64_t a = (uint64_t)p, chunk = gp_alloc_span(p);
 	if (chunk < t->rqsize + 47 && 2 * t->rspan + 47 >= chunk) {
 		uint32_t *leaf = gp_leaf(t, a); /* the fast path found it */
 		if (!leaf || maybe_relocation(t, gp_leaf_entry(leaf, a), p))
@@ -1689,20 +1704,22 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 	int have = block_read(old, e, 1, &b);
 	int reloc = have && t->rq && t->rmaxlo && gp_state == GP_STATE_ON &&
 	            relocation(old, &b, ra, cfa);
-	if (e) /* the block is gone: a relocation watching it from another thread sees that */
+	/* the block is gone: a relocation watching it from another thread sees that */
+	if (e && !gp_alloc_entry_shared(e, have, b.size))
 		gp_shadow_put(sh, old, 0, marked);
 	if (!reloc && have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(&b);
 }
 
-GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
+/* gp_realloc_begin of block p whose size word (alloc.h) is h. */
+static inline __attribute__((always_inline)) void realloc_begin(void *p, struct gp_realloc *r,
+                                                                 uint64_t h)
 {
 	struct gp_tls *t = &gp_tls;
 	uint32_t *she = gp_shadow_find_t(t, (uint64_t)p), e = she ? *she : 0;
-	uint64_t h = gp_chunk_header(p);
 	r->e = e;
-	/* glibc's chunk header: IS_MMAPPED is bit 1 of the size word before the block. Read it
-	 * now: after a move the old block is gone. */
+	/* glibc's IS_MMAPPED bit (never another allocator's). Read it now: after a move the old
+	 * block is gone. */
 	r->mmapped = (int)(h & GP_CHUNK_MMAPPED);
 	if ((uint64_t)p == t->rq) /* the watched block is resized: no longer a fresh block */
 		gp_watch_reset(t);
@@ -1719,10 +1736,26 @@ GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
 	r->side = !!(e & GP_SH_SIDE) && r->known;
 	if (!r->known) {
 		/* Not seen allocated (before we were loaded?): the best size we have. */
-		r->b.size = malloc_usable_size(p);
+		r->b.size = gp_usable(p);
 		r->b.ref = ORIGIN_CALLSITE | GP_CALLSITE_NONE;
 		r->b.kind = GP_BLOCK_ORIGIN;
 	}
+}
+
+static __attribute__((noinline)) void realloc_begin_foreign(void *p, struct gp_realloc *r)
+{
+	realloc_begin(p, r, gp_alloc_word_foreign(p));
+}
+
+/* Another allocator's size word is a call away: asked out of line (a tail call), so that
+ * glibc's path stays as it was. */
+GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
+{
+	if (__builtin_expect(!gp_alloc_glibc, 0)) {
+		realloc_begin_foreign(p, r);
+		return;
+	}
+	realloc_begin(p, r, gp_glibc_word(p));
 }
 
 /*
@@ -1808,7 +1841,8 @@ GP_HOT void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uin
 		 * entries are the new block's). A stale chain entry left at p could later be
 		 * read for a block allocated there behind our back and end a live chain. */
 		uint32_t *sh = gp_shadow_find_t(&gp_tls, (uint64_t)p), e = r->e;
-		if (sh && e) /* its mark stays: a spare mark only costs that free a look */
+		if (sh && e && !gp_alloc_entry_shared(e, r->known, r->b.size)) /* its mark stays: a
+			 * spare mark only costs that free a look */
 			__atomic_compare_exchange_n(sh, &e, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		if (side)
 			gp_blocks_drop(&r->b);

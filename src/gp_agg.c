@@ -1015,6 +1015,14 @@ static int on_counts(struct trace_state *t, struct gp_cursor *c)
 	uint64_t allocs = gp_get_varint(c), frees = gp_get_varint(c), failed = gp_get_varint(c);
 	if (c->bad)
 		return -1;
+	if (c->p < c->end) { /* steps and chains (counted from the records), then own */
+		gp_get_varint(c);
+		gp_get_varint(c);
+		uint64_t own = c->p < c->end ? gp_get_varint(c) : 0;
+		if (c->bad || own > allocs)
+			return -1;
+		t->info->own_allocs = own;
+	}
 	t->info->totals.allocs = allocs;
 	t->info->totals.frees = frees;
 	t->info->totals.failed = failed;

@@ -1,6 +1,7 @@
 /* report_text.c - the hotspot table for a terminal (80 columns). */
 #include "gate.h"
 #include "view.h"
+#include "silent.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,7 @@ void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	if (nmissing)
 		fprintf(out, "warning: %zu module%s not found here, so %s frames are unnamed: %s\n",
 		        nmissing, nmissing == 1 ? "" : "s", nmissing == 1 ? "its" : "their", missing);
+	gp_silent_note(out, "note: ", a);
 	fprintf(out, "  allocs %s, frees %s, steps %s, failed %s\n", gp_fmt_count(n1, 32, t->allocs),
 	        gp_fmt_count(n2, 32, t->frees), gp_fmt_count(n3, 32, t->steps),
 	        gp_fmt_count(n4, 32, t->failed));
