@@ -50,12 +50,17 @@ static const char *const default_wrappers[] = {
 	"*std::vector<*>::reserve*", "*std::vector<*>::push_back*", "*std::vector<*>::emplace_back*",
 	"*std::vector<*>::resize*", "*std::vector<*>::insert*", "*std::vector<*>::emplace*",
 	"*std::vector<*>::_M_allocate_and_copy*",
+	/* ... and what moves the elements (the copy is a relocation's stack: preload/) */
+	"*std::vector<*>::_S_relocate*", "*std::vector<*>::_S_do_relocate*", "std::char_traits<*",
+	"*std::__cxx11::basic_string<*>::basic_string*", "*std::_Construct<*",
+	"*std::construct_at<*", "* std::__new_allocator<*>::construct<*",
+	"* std::allocator_traits<*>::construct<*",
 	"*std::__cxx11::basic_string<*>::_M_*", "*std::__cxx11::basic_string<*>::reserve*",
 	"*std::__cxx11::basic_string<*>::push_back*", "*std::__cxx11::basic_string<*>::append*",
 	"*std::__cxx11::basic_string<*>::operator+=*", "*std::__cxx11::basic_string<*>::insert*",
 	"*std::__cxx11::basic_string<*>::replace*", "*std::__cxx11::basic_string<*>::resize*",
 	"*std::__cxx11::basic_string<*>::assign*", "*std::basic_string<*>::_M_*",
-	"std::__relocate_a*", "*std::__relocate_object_a*", "std::__uninitialized_*",
+	"*std::__relocate_a*", "*std::__relocate_object_a*", "std::__uninitialized_*",
 	"std::__do_uninit_copy*", "std::__copy_move*", "std::copy<*", "std::move<*",
 	"std::__new_allocator<*", "__gnu_cxx::__alloc_traits<*", "std::__allocate_guarded*",
 	/* Rust */
