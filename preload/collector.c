@@ -1350,6 +1350,23 @@ static GP_COLD void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t
  * larger block. Once moved, old is forgotten (its entry cleared): copied again, it is a
  * template, not a buffer that grows.
  */
+/* A relocation chain's block old (entry at sh, known as *b) moves into the watched block
+ * now, at the copy, rather than when the step is settled: a garbage collector on another
+ * thread may free old before that, and would end the chain. The copy alone already makes
+ * it a relocation (its span only grows). */
+static void reloc_move_chain(struct gp_tls *t, uint32_t *sh, const struct gp_block *b)
+{
+	uint32_t *qsh = gp_shadow_find(t->rq), qe = qsh ? *qsh : 0;
+	if (!(qe & GP_SH_SIDE) && (qe & (GP_SH_KNOWN | GP_SH_CHAIN)) != GP_SH_KNOWN)
+		return;
+	struct gp_block gone;
+	if ((t->ce & GP_SH_SIDE) && !gp_blocks_take(t->cold, &gone))
+		return;
+	gp_shadow_put(sh, t->cold, 0, gp_marked(sh, t->cold));
+	chain_block(t->rq, t->rqsize, b->ref, GP_BLOCK_RCHAIN, b->origin, !!(qe & GP_SH_SIDE));
+	t->cmoved = 1;
+}
+
 static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n,
                                     uint64_t ra, uint64_t cfa)
 {
@@ -1366,8 +1383,6 @@ static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src
 	int *ep = &errno, err = *ep;
 	t->busy = 1;
 	uint32_t sid = step_stack(ra, cfa);
-	t->busy = 0;
-	*ep = err;
 	t->cold = old;
 	t->cb = b;
 	t->coldsize = b.size;
@@ -1380,7 +1395,12 @@ static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src
 	t->clo = src;
 	t->chi = src + n;
 	t->csid = sid;
+	t->cmoved = 0;
 	t->sh_li = 0; /* the next allocator call takes its slow path, which settles it */
+	if (b.kind == GP_BLOCK_RCHAIN && chain_ours(&b) && n * 4 >= b.size - off)
+		reloc_move_chain(t, sh, &b);
+	t->busy = 0;
+	*ep = err;
 }
 
 GP_HOT void gp_reloc_copy(uint64_t dst, uint64_t src, uint64_t n, uint64_t ra, uint64_t cfa)
@@ -1414,6 +1434,13 @@ void gp_reloc_settle(void)
 	if (!old)
 		return;
 	t->cold = 0;
+	uint32_t origin;
+	if (t->cmoved) { /* the chain is in q already: only its step to write */
+		if (gp_state == GP_STATE_ON)
+			record_step(&t->cb, GP_CHAIN_RELOCATION, t->csid, t->cqsize, GP_STEP_MOVED,
+			            &copied, &origin);
+		return;
+	}
 	if (gp_state != GP_STATE_ON || (t->chi - t->clo) * 4 < t->coldsize - t->coff)
 		return;
 	/* q as it was at the copy: another thread may have freed it since. */
@@ -1433,7 +1460,6 @@ void gp_reloc_settle(void)
 	} else if (b.kind != GP_BLOCK_ORIGIN) {
 		return;
 	}
-	uint32_t origin;
 	uint32_t chain = record_step(&b, GP_CHAIN_RELOCATION, t->csid, t->cqsize, GP_STEP_MOVED,
 	                             &copied, &origin);
 	if (chain) /* the new block carries the chain on */

@@ -55,16 +55,19 @@ void gp_init_late(void);
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa);
 void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa);
 
-/* An allocation becomes the thread's watched block (tls.h), unless it is a small one
- * after a large one that no copy reached yet: a runtime that grows a buffer may allocate
- * its bookkeeping (Node's BackingStore) between the new buffer and the copy into it. */
+/* An allocation becomes the thread's watched block (tls.h), unless it is one of the first
+ * few too small to be a relocation's new block: a runtime that grows a buffer may allocate
+ * its bookkeeping (Node: 3 blocks) between the new buffer and the copy into it. */
 static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size)
 {
-	if (__builtin_expect(size < t->rwin >> GP_RELOC_KEEP, 0))
+	if (__builtin_expect(size <= GP_RELOC_MIN && t->rkeep, 0)) {
+		t->rkeep--;
 		return;
+	}
 	t->rq = (uint64_t)p;
 	t->rqsize = size;
 	t->rwin = size > GP_RELOC_MIN ? size : 0;
+	t->rkeep = GP_RELOC_KEEP;
 }
 
 /*

@@ -18,8 +18,8 @@
  * assembled from many pieces (a join, a formatted string) costs a bounded number of
  * calls. */
 #define GP_RELOC_NOTES 32
-/* A watched block stays watched through allocations of less than 1/2^GP_RELOC_KEEP of its
- * size until a copy reaches it. */
+/* A watched block stays watched through the next GP_RELOC_KEEP allocations of at most
+ * GP_RELOC_MIN bytes (which no relocation can move into). */
 #define GP_RELOC_KEEP 4
 
 struct gp_tbuf;
@@ -57,6 +57,7 @@ struct gp_tls {
 	uint64_t rwin;   /* copies to [rq, rq + rwin) are looked at: rqsize, or 0 once not */
 	uint64_t rnq;    /* the watched block rnotes counts the copies into (GP_RELOC_NOTES) */
 	uint32_t rnotes;
+	uint32_t rkeep;  /* small allocations it may stay watched through (GP_RELOC_KEEP) */
 	/* The candidate (cold != 0): old block cold (coldsize bytes, shadow entry ce, known as cb) into cq
 	 * (cqsize bytes) at offset coff, cbytes copied so far with translation cdelta = cq -
 	 * cold from [clo, chi) of old, the stack csid of the copy. Later copies into cq with
@@ -66,6 +67,7 @@ struct gp_tls {
 	uint64_t cold, coldsize, cq, cqsize, coff, cdelta, cbytes, clo, chi;
 	uint32_t ce, csid;
 	struct gp_block cb; /* what the entry said of old then */
+	int cmoved;         /* old's relocation chain is in cq already */
 };
 
 extern __thread struct gp_tls gp_tls __attribute__((tls_model("initial-exec")));
