@@ -1344,12 +1344,23 @@ static GP_COLD void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t
  * (element-wise moves: a std::vector<std::string> moves each short string's characters,
  * a few bytes out of every 32), and the thread's next allocator call records it if those
  * copies reached across a quarter of what old holds past off (jq copies a string's length
- * into twice as much room: half of its old block, less its header). A copy to another offset
+ * into twice as much room: half of its old block, less its header), 64 bytes at least. A copy to another offset
  * than it came from (a payload framed behind a header) is not one, nor a copy into a
  * block of no more bytes than its source (a duplicate), nor a few bytes taken from a
- * larger block. Once moved, old is forgotten (its entry cleared): copied again, it is a
+ * larger block, nor the first piece of a join (the new block is more than GP_RELOC_RATIO
+ * times larger: growth multiplies a size by 2 or 4, and a join of a hundred lines by a
+ * hundred). Once moved, old is forgotten (its entry cleared): copied again, it is a
  * template, not a buffer that grows.
  */
+/* Do copies that reach across `span` bytes of an old block move what it holds past their
+ * offset, `held` bytes? A quarter of it, and at least GP_RELOC_MIN bytes: an interpreter
+ * building a string from pieces (a path, an f-string) copies a few bytes out of an object
+ * it keeps, a hundred times at start-up. */
+static inline int reloc_reach(uint64_t span, uint64_t held)
+{
+	return span * 4 >= held && span >= GP_RELOC_MIN;
+}
+
 /* A relocation chain's block old (entry at sh, known as *b) moves into the watched block
  * now, at the copy, rather than when the step is settled: a garbage collector on another
  * thread may free old before that, and would end the chain. The copy alone already makes
@@ -1378,7 +1389,7 @@ static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src
 		return;
 	struct gp_block b;
 	if (!block_read(old, e, 0, &b) || b.size < GP_RELOC_MIN || b.size >= t->rqsize ||
-	    src + n > old + b.size)
+	    t->rqsize / GP_RELOC_RATIO > b.size || src + n > old + b.size)
 		return;
 	int *ep = &errno, err = *ep;
 	t->busy = 1;
@@ -1397,7 +1408,7 @@ static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src
 	t->csid = sid;
 	t->cmoved = 0;
 	t->sh_li = 0; /* the next allocator call takes its slow path, which settles it */
-	if (b.kind == GP_BLOCK_RCHAIN && chain_ours(&b) && n * 4 >= b.size - off)
+	if (b.kind == GP_BLOCK_RCHAIN && chain_ours(&b) && reloc_reach(n, b.size - off))
 		reloc_move_chain(t, sh, &b);
 	t->busy = 0;
 	*ep = err;
@@ -1441,7 +1452,7 @@ void gp_reloc_settle(void)
 			            &copied, &origin);
 		return;
 	}
-	if (gp_state != GP_STATE_ON || (t->chi - t->clo) * 4 < t->coldsize - t->coff)
+	if (gp_state != GP_STATE_ON || !reloc_reach(t->chi - t->clo, t->coldsize - t->coff))
 		return;
 	/* q as it was at the copy: another thread may have freed it since. */
 	uint32_t qe = gp_shadow_get(q);

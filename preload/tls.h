@@ -14,6 +14,8 @@
  * at most this far from the starts: what is behind a header the program writes itself
  * (jq's string header is 16 bytes, a CPython bytes object's 32). */
 #define GP_RELOC_HDR 64
+/* A relocation's new block holds at most this many times what its old one holds. */
+#define GP_RELOC_RATIO 8
 /* Copies into one watched block looked at before the watch stops looking: a block
  * assembled from many pieces (a join, a formatted string) costs a bounded number of
  * calls. */

@@ -12,7 +12,7 @@
  *   leaked_builder    the old blocks are never freed
  *   freed_later       copy into a new block, another allocation, then the old block's free
  *   thread_free       the copy in this thread, the old block's free in another
- *   template_keep     a 64-byte block copied into 2,000 new 1 KiB blocks and kept: the first
+ *   template_keep     a 64-byte block copied into 2,000 new 256-byte blocks, kept: the first
  *                     copy is a relocation (nothing tells it from growth: a larger new block
  *                     takes what the old one holds), the others are not (a block moved once
  *                     is not a source again)
@@ -221,10 +221,10 @@ RT_SITE static void thread_free(void)
 	for (int r = 0; r < ROUNDS / 4; r++) {
 		unsigned char *old = malloc(96);
 		memset(old, 'o', 96);
-		unsigned char *nb = malloc(1024);
+		unsigned char *nb = malloc(512);
 		LAUNDER(nb);
 		memcpy(nb, old, vlen + 96);
-		rt_reloc_step("thread_free", 96, 1024, 96, 1);
+		rt_reloc_step("thread_free", 96, 512, 96, 1);
 		pthread_mutex_lock(&mu);
 		handoff = old;
 		done_flag = 0;
@@ -249,11 +249,11 @@ RT_SITE static void template_keep(void)
 	for (int r = 0; r < ROUNDS; r++) {
 		unsigned char *small = malloc(16);
 		memset(small, 's', 16);
-		unsigned char *nb = malloc(1024);
+		unsigned char *nb = malloc(256);
 		LAUNDER(nb);
 		memcpy(nb, keep, vlen + 64);
 		if (r == 0)
-			rt_reloc_step("template_keep", 64, 1024, 64, 1);
+			rt_reloc_step("template_keep", 64, 256, 64, 1);
 		free(small);
 		consume(nb, 64);
 		free(nb);

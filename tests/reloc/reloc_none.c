@@ -15,6 +15,8 @@
  *   prefix_copy       the first 16 bytes (a header) of a 512-byte block copied into the start
  *                     of a larger new block: a field, not the block's contents
  *   template_copy     a live 256-byte template copied into new blocks of its own size
+ *   join_lines        100 lines of 100 bytes joined into one new block: the first line's
+ *                     copy is no growth of it (the new block is 100 times larger)
  *   realloc_only      realloc growth: glibc copies internally; a realloc site, no relocation
  * Prints its truth (reloc_truth.h). */
 #define _GNU_SOURCE
@@ -202,6 +204,25 @@ RT_SITE static void template_copy(void)
 	free(tmpl);
 }
 
+RT_SITE static void join_lines(void)
+{
+	unsigned char *line[100];
+	for (int i = 0; i < 100; i++) {
+		line[i] = malloc(100);
+		memset(line[i], 'a' + i % 26, 100);
+	}
+	for (int r = 0; r < ROUNDS / 10; r++) {
+		unsigned char *all = malloc(100 * 100);
+		LAUNDER(all);
+		for (int i = 0; i < 100; i++)
+			memcpy(all + 100 * i, line[i], 100 + vlen);
+		consume(all, 100 * 100);
+		free(all);
+	}
+	for (int i = 0; i < 100; i++)
+		free(line[i]);
+}
+
 RT_SITE static void realloc_only(int steps)
 {
 	size_t cap = 32;
@@ -240,6 +261,7 @@ int main(void)
 	middle_copy();
 	prefix_copy();
 	template_copy();
+	join_lines();
 	realloc_only(30);
 	struct rt_entry *t = rt_reloc_totals();
 	rt_set(t, "steps", 0);

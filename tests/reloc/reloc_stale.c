@@ -52,10 +52,10 @@ RT_SITE static int stale_rounds(void)
 	for (int r = 0; r < ROUNDS; r++) {
 		unsigned char *old = malloc(64);
 		memset(old, 'o', 64);
-		unsigned char *nb = malloc(1024);
+		unsigned char *nb = malloc(256);
 		LAUNDER(nb);
 		memcpy(nb, old, vlen + 64);
-		rt_reloc_step("stale_rounds", 64, 1024, 64, 1);
+		rt_reloc_step("stale_rounds", 64, 256, 64, 1);
 		pthread_mutex_lock(&mu);
 		to_b = old;
 		pthread_cond_broadcast(&cv);
