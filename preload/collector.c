@@ -1349,7 +1349,7 @@ static GP_COLD void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t
  * block of no more bytes than its source (a duplicate), nor a few bytes taken from a
  * larger block, nor the first piece of a join (the new block is more than GP_RELOC_RATIO
  * times larger: growth multiplies a size by 2 or 4, and a join of a hundred lines by a
- * hundred). Once moved, old is forgotten (its entry cleared): copied again, it is a
+ * hundred). Once moved, old is no source again (reloc_forget): copied again, it is a
  * template, not a buffer that grows.
  */
 /* Do copies that reach across `span` bytes of an old block move what it holds past their
@@ -1361,6 +1361,26 @@ static inline int reloc_reach(uint64_t span, uint64_t held)
 	return span * 4 >= held && span >= GP_RELOC_MIN;
 }
 
+/* A plain block of no known call site: one whose data moved (reloc_forget), or one the
+ * call-site table had no room for. */
+#define REF_MOVED (ORIGIN_CALLSITE | GP_CALLSITE_NONE)
+
+/* old's data moved into a new block: old stays a plain block, its size exact (for a realloc
+ * of it later), of no known origin, which also says that it is not a relocation's source
+ * again. Its entry at sh was e, known as *b. */
+static void reloc_forget(uint64_t old, uint32_t *sh, uint32_t e, const struct gp_block *b)
+{
+	if (e & GP_SH_SIDE) {
+		struct gp_block gone, plain = { .ptr = old, .size = b->size, .ref = REF_MOVED,
+		                                .kind = GP_BLOCK_ORIGIN };
+		if (gp_blocks_take(old, &gone) && gp_blocks_put(&plain))
+			gp_fail("out of memory for the block table", ENOMEM);
+		return;
+	}
+	gp_shadow_put(sh, old, GP_SH_KNOWN | (e & GP_SH_SLACK_MAX << GP_SH_SLACK_SHIFT),
+	              gp_marked(sh, old));
+}
+
 /* A relocation chain's block old (entry at sh, known as *b) moves into the watched block
  * now, at the copy, rather than when the step is settled: a garbage collector on another
  * thread may free old before that, and would end the chain. The copy alone already makes
@@ -1370,10 +1390,7 @@ static void reloc_move_chain(struct gp_tls *t, uint32_t *sh, const struct gp_blo
 	uint32_t *qsh = gp_shadow_find(t->rq), qe = qsh ? *qsh : 0;
 	if (!(qe & GP_SH_SIDE) && (qe & (GP_SH_KNOWN | GP_SH_CHAIN)) != GP_SH_KNOWN)
 		return;
-	struct gp_block gone;
-	if ((t->ce & GP_SH_SIDE) && !gp_blocks_take(t->cold, &gone))
-		return;
-	gp_shadow_put(sh, t->cold, 0, gp_marked(sh, t->cold));
+	reloc_forget(t->cold, sh, t->ce, b);
 	chain_block(t->rq, t->rqsize, b->ref, GP_BLOCK_RCHAIN, b->origin, !!(qe & GP_SH_SIDE));
 	t->cmoved = 1;
 }
@@ -1388,7 +1405,8 @@ static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src
 	if (!(e & (GP_SH_KNOWN | GP_SH_SIDE)))
 		return;
 	struct gp_block b;
-	if (!block_read(old, e, 0, &b) || b.size < GP_RELOC_MIN || b.size >= t->rqsize ||
+	if (!block_read(old, e, 0, &b) || b.ref == REF_MOVED || b.size < GP_RELOC_MIN ||
+	    b.size >= t->rqsize ||
 	    t->rqsize / GP_RELOC_RATIO > b.size || src + n > old + b.size)
 		return;
 	int *ep = &errno, err = *ep;
@@ -1438,12 +1456,10 @@ GP_HOT void gp_reloc_copy(uint64_t dst, uint64_t src, uint64_t n, uint64_t ra, u
 	reloc_candidate(t, dst, src, n, ra, cfa);
 }
 
-void gp_reloc_settle(void)
+GP_COLD void gp_reloc_settle_slow(void)
 {
 	struct gp_tls *t = &gp_tls;
 	uint64_t old = t->cold, q = t->cq, copied = t->cbytes;
-	if (!old)
-		return;
 	t->cold = 0;
 	uint32_t origin;
 	if (t->cmoved) { /* the chain is in q already: only its step to write */
@@ -1463,14 +1479,10 @@ void gp_reloc_settle(void)
 	 * a chain's: that thread ended the chain. */
 	struct gp_block b = t->cb;
 	uint32_t *sh = gp_shadow_find(old);
-	if (sh && *sh == t->ce) { /* (no need to read its header again: b has its size) */
-		int marked = gp_marked(sh, old);
-		if ((t->ce & GP_SH_SIDE) && !gp_blocks_take(old, &b))
-			return;
-		gp_shadow_put(sh, old, 0, marked);
-	} else if (b.kind != GP_BLOCK_ORIGIN) {
+	if (sh && *sh == t->ce) /* (its header is not read again: b has its size) */
+		reloc_forget(old, sh, t->ce, &b);
+	else if (b.kind != GP_BLOCK_ORIGIN)
 		return;
-	}
 	uint32_t chain = record_step(&b, GP_CHAIN_RELOCATION, t->csid, t->cqsize, GP_STEP_MOVED,
 	                             &copied, &origin);
 	if (chain) /* the new block carries the chain on */

@@ -78,7 +78,12 @@ static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size)
  */
 void gp_reloc_copy(uint64_t dst, uint64_t src, uint64_t n, uint64_t ra, uint64_t cfa);
 /* Record the thread's pending candidate, if it still holds (busy set, errno saved). */
-void gp_reloc_settle(void);
+void gp_reloc_settle_slow(void);
+static inline void gp_reloc_settle(void)
+{
+	if (__builtin_expect(gp_tls.cold != 0, 0))
+		gp_reloc_settle_slow();
+}
 
 /* The shadow leaf (shadow.h) of block p, or NULL if that part of the shadow is not reserved
  * yet or the thread is not registered. A thread nearly always stays in one leaf (its arena's

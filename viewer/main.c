@@ -57,9 +57,9 @@ static const char report_help[] =
 	"  -o FILE               write the report to FILE instead of standard output\n"
 	"  -h, --help            this help\n"
 	"\n"
-	"Relocation chains (growth by malloc + copy + free) are reported beside realloc chains;\n"
-	"in stacks they end with a '[relocation]' frame. A progress line is shown on stderr\n"
-	"while large traces are read, when stderr is a terminal.\n";
+	"Relocation chains (growth by a new block and a copy of the old one) are reported beside\n"
+	"realloc chains; in stacks they end with a '[relocation]' frame. A progress line is shown\n"
+	"on stderr while large traces are read, when stderr is a terminal.\n";
 
 int gp_die_usage(const char *cmd, const char *fmt, ...)
 {
