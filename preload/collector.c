@@ -1395,23 +1395,33 @@ static void reloc_move_chain(struct gp_tls *t, uint32_t *sh, const struct gp_blo
 	t->cmoved = 1;
 }
 
+/* The candidate's copies reach across enough of old (reloc_reach) with this one, whose
+ * caller returns to ra with its stack pointer at cfa: its stack is the step's (taken only
+ * now: most candidates of an interpreter never get there), and a relocation chain moves. */
+static GP_COLD void reloc_reached(struct gp_tls *t, uint32_t *sh, uint64_t ra, uint64_t cfa)
+{
+	int *ep = &errno, err = *ep;
+	t->busy = 1;
+	t->csid = step_stack(ra, cfa);
+	if (t->cb.kind == GP_BLOCK_RCHAIN && chain_ours(&t->cb) && sh)
+		reloc_move_chain(t, sh, &t->cb);
+	t->busy = 0;
+	*ep = err;
+}
+
 static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n,
                                     uint64_t ra, uint64_t cfa)
 {
 	uint64_t off = dst - t->rq, old = src - off;
-	if (off > GP_RELOC_HDR || (old & 15) || old == t->rq || src < off)
+	if ((old & 15) || old == t->rq || src < off)
 		return;
-	uint32_t *sh = gp_shadow_find(old), e = sh ? *sh : 0;
+	uint32_t *sh = gp_shadow_find_t(t, old), e = sh ? *sh : 0;
 	if (!(e & (GP_SH_KNOWN | GP_SH_SIDE)))
 		return;
 	struct gp_block b;
 	if (!block_read(old, e, 0, &b) || b.ref == REF_MOVED || b.size < GP_RELOC_MIN ||
-	    b.size >= t->rqsize ||
-	    t->rqsize / GP_RELOC_RATIO > b.size || src + n > old + b.size)
+	    b.size >= t->rqsize || t->rqsize / GP_RELOC_RATIO > b.size || src + n > old + b.size)
 		return;
-	int *ep = &errno, err = *ep;
-	t->busy = 1;
-	uint32_t sid = step_stack(ra, cfa);
 	t->cold = old;
 	t->cb = b;
 	t->coldsize = b.size;
@@ -1423,13 +1433,11 @@ static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src
 	t->cbytes = n;
 	t->clo = src;
 	t->chi = src + n;
-	t->csid = sid;
+	t->csid = 0;
 	t->cmoved = 0;
 	t->sh_li = 0; /* the next allocator call takes its slow path, which settles it */
-	if (b.kind == GP_BLOCK_RCHAIN && chain_ours(&b) && reloc_reach(n, b.size - off))
-		reloc_move_chain(t, sh, &b);
-	t->busy = 0;
-	*ep = err;
+	if (reloc_reach(n, b.size - off))
+		reloc_reached(t, sh, ra, cfa);
 }
 
 GP_HOT void gp_reloc_copy(uint64_t dst, uint64_t src, uint64_t n, uint64_t ra, uint64_t cfa)
@@ -1442,9 +1450,13 @@ GP_HOT void gp_reloc_copy(uint64_t dst, uint64_t src, uint64_t n, uint64_t ra, u
 			t->cbytes += n;
 			t->clo = src < t->clo ? src : t->clo;
 			t->chi = src + n > t->chi ? src + n : t->chi;
+			if (!t->csid && reloc_reach(t->chi - t->clo, t->coldsize - t->coff))
+				reloc_reached(t, gp_shadow_find(t->cold), ra, cfa);
 		}
 		return;
 	}
+	if (dst - t->rq > GP_RELOC_HDR)
+		return;
 	if (t->rnq != t->rq) { /* the first copy into this block */
 		t->rnq = t->rq;
 		t->rnotes = 0;
@@ -1462,6 +1474,8 @@ GP_COLD void gp_reloc_settle_slow(void)
 	uint64_t old = t->cold, q = t->cq, copied = t->cbytes;
 	t->cold = 0;
 	uint32_t origin;
+	if (!t->csid) /* its copies never reached across enough of old */
+		return;
 	if (t->cmoved) { /* the chain is in q already: only its step to write */
 		if (gp_state == GP_STATE_ON)
 			record_step(&t->cb, GP_CHAIN_RELOCATION, t->csid, t->cqsize, GP_STEP_MOVED,

@@ -334,13 +334,17 @@ static __attribute__((noinline)) void *copy_noted(copy_fn f, void *dst, const vo
 	return f(dst, src, n);
 }
 
-/* Every copy of the process comes through here: a compare, and a jump to libc's. */
-#define COPY_HOOK(real)                                                     \
-	do {                                                                \
-		const struct gp_tls *t = &gp_tls;                           \
-		if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0))   \
-			return copy_noted(real, dst, src, n, RA(), CFA());  \
-		return real(dst, src, n);                                   \
+/* Every copy of the process comes through here: a compare, and a jump to libc's. A copy
+ * into the watched block is looked at near its start, or when a relocation into it is
+ * pending (more of its copies). */
+#define COPY_HOOK(real)                                                          \
+	do {                                                                     \
+		const struct gp_tls *t = &gp_tls;                                \
+		uint64_t off_ = (uint64_t)dst - t->rq;                           \
+		if (__builtin_expect(off_ < t->rwin, 0) &&                       \
+		    (off_ <= GP_RELOC_HDR || t->cold))                           \
+			return copy_noted(real, dst, src, n, RA(), CFA());       \
+		return real(dst, src, n);                                        \
 	} while (0)
 
 EXPORT GP_HOT void *memcpy(void *dst, const void *src, size_t n) { COPY_HOOK(real_memcpy); }
