@@ -1565,15 +1565,16 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
 {
 	struct gp_tls *t = &gp_tls;
-	gp_reloc_settle(); /* first: p may be the block a relocation moved into */
+	if ((uint64_t)p == t->rq) { /* the watched block is resized: no longer a fresh block */
+		gp_reloc_settle(); /* (first: a relocation may have moved into it) */
+		gp_watch_reset(t);
+	}
 	uint32_t *she = gp_shadow_find_t(t, (uint64_t)p), e = she ? *she : 0;
 	uint64_t h = gp_chunk_header(p);
 	r->e = e;
 	/* glibc's chunk header: IS_MMAPPED is bit 1 of the size word before the block. Read it
 	 * now: after a move the old block is gone. */
 	r->mmapped = (int)(h & GP_CHUNK_MMAPPED);
-	if ((uint64_t)p == t->rq) /* the watched block is resized: no longer a fresh block */
-		gp_watch_reset(t);
 	if ((e & (GP_SH_KNOWN | GP_SH_SIDE)) == GP_SH_KNOWN) { /* the common case */
 		r->lazy = 1;
 		r->known = 1;
