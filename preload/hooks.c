@@ -385,8 +385,6 @@ __attribute__((constructor(101))) static void gp_ctor(void)
 	gp_init_late();
 }
 
-/* Runs after the program's own destructors and atexit handlers (we were initialized
- * before it), so their allocations are in the trace. */
 /* A relocation still pending at the end (tls.h): recorded before the trace is finished. */
 static void settle_at_end(void)
 {
@@ -400,6 +398,8 @@ static void settle_at_end(void)
 	errno = e;
 }
 
+/* Runs after the program's own destructors and atexit handlers (we were initialized
+ * before it), so their allocations are in the trace. */
 __attribute__((destructor(101))) static void gp_dtor(void)
 {
 	settle_at_end();
