@@ -1342,9 +1342,10 @@ static GP_COLD void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t
  * collector, a reference count) or never. The stack is taken then, at the copy: the code
  * that grows the buffer, never the free path. Copies with the same translation add to it
  * (element-wise moves: a std::vector<std::string> moves each short string's characters,
- * a few bytes out of every 32), and the thread's next allocator call records it if those
- * copies reached across a quarter of what old holds past off (jq copies a string's length
- * into twice as much room: half of its old block, less its header), 64 bytes at least. A copy to another offset
+ * a few bytes out of every 32); once they reach across a quarter of what old holds past
+ * off (jq copies a string's length into twice as much room: half of its old block, less
+ * its header), 64 bytes at least, the thread's next allocator call records it. A
+ * candidate that never gets there is dropped. A copy to another offset
  * than it came from (a payload framed behind a header) is not one, nor a copy into a
  * block of no more bytes than its source (a duplicate), nor a few bytes taken from a
  * larger block, nor the first piece of a join (the new block is more than GP_RELOC_RATIO
@@ -1403,6 +1404,7 @@ static GP_COLD void reloc_reached(struct gp_tls *t, uint32_t *sh, uint64_t ra, u
 	int *ep = &errno, err = *ep;
 	t->busy = 1;
 	t->csid = step_stack(ra, cfa);
+	t->sh_li = 0; /* the next allocator call takes its slow path, which settles it */
 	if (t->cb.kind == GP_BLOCK_RCHAIN && chain_ours(&t->cb) && sh)
 		reloc_move_chain(t, sh, &t->cb);
 	t->busy = 0;
@@ -1435,7 +1437,6 @@ static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src
 	t->chi = src + n;
 	t->csid = 0;
 	t->cmoved = 0;
-	t->sh_li = 0; /* the next allocator call takes its slow path, which settles it */
 	if (reloc_reach(n, b.size - off))
 		reloc_reached(t, sh, ra, cfa);
 }
@@ -1445,15 +1446,20 @@ GP_HOT void gp_reloc_copy(uint64_t dst, uint64_t src, uint64_t n, uint64_t ra, u
 	struct gp_tls *t = &gp_tls;
 	if (!n || t->busy)
 		return;
-	if (t->cold && t->cq == t->rq) { /* more of the candidate's copies? */
-		if (dst - src == t->cdelta && src >= t->cold && src + n <= t->cold + t->coldsize) {
-			t->cbytes += n;
-			t->clo = src < t->clo ? src : t->clo;
-			t->chi = src + n > t->chi ? src + n : t->chi;
-			if (!t->csid && reloc_reach(t->chi - t->clo, t->coldsize - t->coff))
-				reloc_reached(t, gp_shadow_find(t->cold), ra, cfa);
+	if (t->cold) {
+		if (t->cq == t->rq) { /* more of the candidate's copies? */
+			if (dst - src == t->cdelta && src >= t->cold &&
+			    src + n <= t->cold + t->coldsize) {
+				t->cbytes += n;
+				t->clo = src < t->clo ? src : t->clo;
+				t->chi = src + n > t->chi ? src + n : t->chi;
+				if (!t->csid && reloc_reach(t->chi - t->clo, t->coldsize - t->coff))
+					reloc_reached(t, gp_shadow_find(t->cold), ra, cfa);
+			}
+			return;
 		}
-		return;
+		if (!t->csid) /* an earlier block's, that never reached far enough: gone */
+			t->cold = 0;
 	}
 	if (dst - t->rq > GP_RELOC_HDR)
 		return;

@@ -60,12 +60,12 @@ struct gp_tls {
 	uint64_t rnq;    /* the watched block rnotes counts the copies into (GP_RELOC_NOTES) */
 	uint32_t rnotes;
 	uint32_t rkeep;  /* small allocations it may stay watched through (GP_RELOC_KEEP) */
-	/* The candidate (cold != 0): old block cold (coldsize bytes, shadow entry ce, known as cb) into cq
-	 * (cqsize bytes) at offset coff, cbytes copied so far with translation cdelta = cq -
-	 * cold from [clo, chi) of old, the stack csid of the copy. Later copies into cq with
-	 * that translation add to it; the thread's next allocator call settles it
-	 * (gp_reloc_settle): while one is pending, sh_li = 0 and gp_leaf() fails, so that
-	 * every fast path takes its slow one. */
+	/* The candidate (cold != 0): old block cold (coldsize bytes, shadow entry ce, known as
+	 * cb) into cq (cqsize bytes) at offset coff, cbytes copied so far with translation
+	 * cdelta = cq - cold from [clo, chi) of old. Later copies into cq with that translation
+	 * add to it. Once they reach far enough it has the stack csid of the copy, and the
+	 * thread's next allocator call settles it (gp_reloc_settle): while one is pending,
+	 * sh_li = 0 and gp_leaf() fails, so that every fast path takes its slow one. */
 	uint64_t cold, coldsize, cq, cqsize, coff, cdelta, cbytes, clo, chi;
 	uint32_t ce, csid;
 	struct gp_block cb; /* what the entry said of old then */
