@@ -16,6 +16,8 @@
  *                     copy is a relocation (nothing tells it from growth: a larger new block
  *                     takes what the old one holds), the others are not (a block moved once
  *                     is not a source again)
+ *   last_copy         the program's last act, after it printed its truth: a copy into a
+ *                     larger new block, neither block freed before the process exits
  * Prints its truth (reloc_truth.h). */
 #define _GNU_SOURCE
 #include "reloc_truth.h"
@@ -261,6 +263,16 @@ RT_SITE static void template_keep(void)
 	free(keep);
 }
 
+RT_SITE static void last_copy(void)
+{
+	unsigned char *old = malloc(200);
+	memset(old, 'z', 200);
+	unsigned char *nb = malloc(400);
+	LAUNDER(nb);
+	memcpy(nb, old, 200 + vlen);
+	LAUNDER(nb);
+}
+
 int main(void)
 {
 	rt_truth.program = "reloc_builders";
@@ -276,7 +288,9 @@ int main(void)
 	rt_site("build_values", "relocation")->pattern = "geometric";
 	rt_site("leaked_builder", "relocation")->pattern = "geometric";
 	rt_set(rt_reloc_totals(), "max_chain_steps", max_steps);
+	rt_reloc_step("last_copy", 200, 400, 200, 1); /* done after the truth is printed */
 	printf("checksum %lu\n", checksum);
 	rt_print();
+	last_copy();
 	return 0;
 }
