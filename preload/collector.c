@@ -1159,6 +1159,7 @@ static void fork_child(void)
 	ids_mu = 0;
 	gp_blocks_unlock_all();
 	gp_tls.tnum = 0;
+	gp_tls.cold = 0; /* a relocation the parent records */
 	/* The buffers hold the parent's records, and the other threads are gone: their
 	 * buffers are free, and so are the ids they kept. */
 	for (uint32_t i = 0; i < ntbufs; i++) {
@@ -1308,8 +1309,7 @@ static inline uint32_t step_stack(uint64_t ra, uint64_t cfa)
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	gp_count_alloc();
-	if (gp_alloc_mmapped(p)) /* the fast path takes no mapped chunk */
-		gp_tls.rq_mm = (uint64_t)p;
+	gp_reloc_settle();
 	uint32_t csh = gp_callsite(ra);
 	uint32_t cs = csh & ~GP_CALLSITE_HOT;
 	int hot = !!(csh & GP_CALLSITE_HOT);
@@ -1525,131 +1525,178 @@ static GP_COLD void chain_block(uint64_t q, uint64_t n, uint32_t chain, uint32_t
 }
 
 /*
- * Read `n` bytes at `addr` of this process without faulting if they are gone: the watched
- * block may have been handed to another thread and freed there, and glibc unmaps a freed
- * mmapped block at once. @return 0 if all bytes were read.
+ * Relocations, seen at the copy. A copy into the thread's watched block q (the one it
+ * allocated last) at offset off <= GP_RELOC_HDR, from the same offset of a live block old
+ * that is smaller than q and holds at least GP_RELOC_MIN bytes, is a candidate: the data
+ * moves house, whether old is freed now (malloc + memcpy + free), later (a garbage
+ * collector, a reference count) or never. The stack is taken then, at the copy: the code
+ * that grows the buffer, never the free path. Copies with the same translation add to it
+ * (element-wise moves: a std::vector<std::string> moves each short string's characters,
+ * a few bytes out of every 32); once they reach across a quarter of what old holds past
+ * off (jq copies a string's length into twice as much room: half of its old block, less
+ * its header), 64 bytes at least, the thread's next allocator call records it. A
+ * candidate that never gets there is dropped. A copy to another offset
+ * than it came from (a payload framed behind a header) is not one, nor a copy into a
+ * block of no more bytes than its source (a duplicate), nor a few bytes taken from a
+ * larger block, nor the first piece of a join (the new block is more than GP_RELOC_RATIO
+ * times larger: growth multiplies a size by 2 or 4, and a join of a hundred lines by a
+ * hundred). Once moved, old is no source again (reloc_forget): copied again, it is a
+ * template, not a buffer that grows.
  */
-static int safe_read(void *dst, uint64_t addr, size_t n)
+/* Do copies that reach across `span` bytes of an old block move what it holds past their
+ * offset, `held` bytes? A quarter of it, and at least GP_RELOC_MIN bytes: an interpreter
+ * building a string from pieces (a path, an f-string) copies a few bytes out of an object
+ * it keeps, a hundred times at start-up. */
+static inline int reloc_reach(uint64_t span, uint64_t held)
 {
-	struct iovec local = { dst, n }, remote = { (void *)addr, n };
-	int saved = errno;
-	ssize_t got = syscall(SYS_process_vm_readv, (long)gp_pid, &local, 1UL, &remote, 1UL, 0UL);
-	errno = saved;
-	return got == (ssize_t)n ? 0 : -1;
+	return span * 4 >= held && span >= GP_RELOC_MIN;
 }
 
-/* Do `a` (in the old block, live) and `b` (in the watched block) hold the same bytes over
- * `n`, checked at both ends (at most 64 bytes each)? */
-static int same_bytes(const uint8_t *a, uint64_t b, uint64_t n, int careful)
+/* A plain block of no known call site: one whose data moved (reloc_forget), or one the
+ * call-site table had no room for. */
+#define REF_MOVED (ORIGIN_CALLSITE | GP_CALLSITE_NONE)
+
+/* old's data moved into a new block: old stays a plain block, its size exact (for a realloc
+ * of it later), of no known origin, which also says that it is not a relocation's source
+ * again. Its entry at sh was e, known as *b. */
+static void reloc_forget(uint64_t old, uint32_t *sh, uint32_t e, const struct gp_block *b)
 {
-	uint64_t k = n < 64 ? n : 64;
-	uint8_t head[64], tail[64];
-	if (careful) {
-		if (safe_read(head, b, k) || safe_read(tail, b + n - k, k))
-			return 0;
-	} else {
-		memcpy(head, (const void *)b, k);
-		memcpy(tail, (const void *)(b + n - k), k);
+	if (e & GP_SH_SIDE) {
+		struct gp_block gone, plain = { .ptr = old, .size = b->size, .ref = REF_MOVED,
+		                                .kind = GP_BLOCK_ORIGIN };
+		if (gp_blocks_take(old, &gone) && gp_blocks_put(&plain))
+			gp_fail("out of memory for the block table", ENOMEM);
+		return;
 	}
-	return memcmp(a, head, k) == 0 && memcmp(a + n - k, tail, k) == 0;
+	gp_shadow_put(sh, old, GP_SH_KNOWN | (e & GP_SH_SLACK_MAX << GP_SH_SLACK_SHIFT),
+	              gp_marked(sh, old));
 }
 
-/*
- * The thread frees `old` (known as *b) after allocating a larger block `q`. It is a
- * relocation step old -> q when the thread copied old's contents into `q` (seen through
- * memcpy & co., and still there): copies from `old` that reach across at least half of it,
- * however many calls they took. A few bytes taken out of a larger block (a field, the
- * characters of an interpreter's string object behind its header: CPython's `s + "x"` of a
- * short string) are not its contents.
- * @return nonzero if it was one (chains handled).
- *
- * A copy the compiler inlined is not seen. (Guessing one from q starting with old's bytes
- * found "relocations" between unrelated small blocks that both held what malloc had left in
- * them: 199 in 6M frees of the benchmark's synthetic.)
- */
-static int relocation(uint64_t old, const struct gp_block *b, uint64_t ra, uint64_t cfa)
+/* A relocation chain's block old (entry at sh, known as *b) moves into the watched block
+ * now, at the copy, rather than when the step is settled: a garbage collector on another
+ * thread may free old before that, and would end the chain. The copy alone already makes
+ * it a relocation (its span only grows). */
+static void reloc_move_chain(struct gp_tls *t, uint32_t *sh, const struct gp_block *b)
+{
+	uint32_t *qsh = gp_shadow_find(t->rq), qe = qsh ? *qsh : 0;
+	if (!(qe & GP_SH_SIDE) && (qe & (GP_SH_KNOWN | GP_SH_CHAIN)) != GP_SH_KNOWN)
+		return;
+	reloc_forget(t->cold, sh, t->ce, b);
+	chain_block(t->rq, t->rqsize, b->ref, GP_BLOCK_RCHAIN, b->origin, !!(qe & GP_SH_SIDE));
+	t->cmoved = 1;
+}
+
+/* The candidate's copies reach across enough of old (reloc_reach) with this one, whose
+ * caller returns to ra with its stack pointer at cfa: its stack is the step's (taken only
+ * now: most candidates of an interpreter never get there), and a relocation chain moves. */
+static GP_COLD void reloc_reached(struct gp_tls *t, uint32_t *sh, uint64_t ra, uint64_t cfa)
+{
+	int *ep = &errno, err = *ep;
+	t->busy = 1;
+	t->csid = step_stack(ra, cfa);
+	t->sh_li = 0; /* the next allocator call takes its slow path, which settles it */
+	if (t->cb.kind == GP_BLOCK_RCHAIN && chain_ours(&t->cb) && sh)
+		reloc_move_chain(t, sh, &t->cb);
+	t->busy = 0;
+	*ep = err;
+}
+
+static GP_COLD void reloc_candidate(struct gp_tls *t, uint64_t dst, uint64_t src, uint64_t n,
+                                    uint64_t ra, uint64_t cfa)
+{
+	uint64_t off = dst - t->rq, old = src - off;
+	if ((old & 15) || old == t->rq || src < off)
+		return;
+	uint32_t *sh = gp_shadow_find_t(t, old), e = sh ? *sh : 0;
+	if (!(e & (GP_SH_KNOWN | GP_SH_SIDE)))
+		return;
+	struct gp_block b;
+	if (!block_read(old, e, 0, &b) || b.ref == REF_MOVED || b.size < GP_RELOC_MIN ||
+	    b.size >= t->rqsize || t->rqsize / GP_RELOC_RATIO > b.size || src + n > old + b.size)
+		return;
+	t->cold = old;
+	t->cb = b;
+	t->coldsize = b.size;
+	t->ce = e;
+	t->cq = t->rq;
+	t->cqsize = t->rqsize;
+	t->coff = off;
+	t->cdelta = dst - src;
+	t->cbytes = n;
+	t->clo = src;
+	t->chi = src + n;
+	t->csid = 0;
+	t->cmoved = 0;
+	if (reloc_reach(n, b.size - off))
+		reloc_reached(t, sh, ra, cfa);
+}
+
+GP_HOT void gp_reloc_copy(uint64_t dst, uint64_t src, uint64_t n, uint64_t ra, uint64_t cfa)
 {
 	struct gp_tls *t = &gp_tls;
-	uint64_t q = t->rq, qsize = t->rqsize, oldsize = b->size, copied = 0;
-	uint64_t lo = UINT64_MAX, hi = 0; /* the part of old the copies reach across */
-	if (oldsize < GP_RELOC_MIN || qsize <= oldsize || q == old)
-		return 0;
-	uint32_t qe = gp_shadow_get(q);
-	if (!qe) { /* q was freed (by another thread: ours clears t->rq) */
-		gp_watch_reset(t);
-		return 0;
-	}
-	for (uint32_t i = 0; i < t->nrecs; i++) {
-		const struct gp_copy_rec *c = &t->recs[i];
-		/* Copies from this block, whose data is still in q: a copy recorded from a block
-		 * another thread freed since (and reused for this one) does not match. */
-		if (c->src_lo >= old && c->src_hi <= old + oldsize &&
-		    same_bytes((const uint8_t *)c->first_src, c->first_src + t->rdelta[i], c->first_n,
-		               t->rq_mm == q))
-		{
-			copied += c->bytes;
-			lo = c->src_lo < lo ? c->src_lo : lo;
-			hi = c->src_hi > hi ? c->src_hi : hi;
+	if (!n || t->busy)
+		return;
+	if (t->cold) {
+		if (t->cq == t->rq) { /* more of the candidate's copies? */
+			if (dst - src == t->cdelta && src >= t->cold &&
+			    src + n <= t->cold + t->coldsize) {
+				t->cbytes += n;
+				t->clo = src < t->clo ? src : t->clo;
+				t->chi = src + n > t->chi ? src + n : t->chi;
+				if (!t->csid && reloc_reach(t->chi - t->clo, t->coldsize - t->coff))
+					reloc_reached(t, gp_shadow_find(t->cold), ra, cfa);
+			}
+			return;
 		}
+		if (!t->csid) /* an earlier block's, that never reached far enough: gone */
+			t->cold = 0;
 	}
-	if (!copied || (hi - lo) * 2 < oldsize)
-		return 0;
-	gp_watch_reset(t);
+	if (dst - t->rq > GP_RELOC_HDR)
+		return;
+	if (t->rnq != t->rq) { /* the first copy into this block */
+		t->rnq = t->rq;
+		t->rnotes = 0;
+	}
+	if (++t->rnotes >= GP_RELOC_NOTES)
+		t->rwin = 0; /* an assembly of pieces: enough */
+	if (t->cold || gp_state != GP_STATE_ON) /* one of an earlier block, not settled yet */
+		return;
+	reloc_candidate(t, dst, src, n, ra, cfa);
+}
+
+GP_COLD void gp_reloc_settle_slow(void)
+{
+	struct gp_tls *t = &gp_tls;
+	uint64_t old = t->cold, q = t->cq, copied = t->cbytes;
+	t->cold = 0;
 	uint32_t origin;
-	uint32_t chain = record_step(b, GP_CHAIN_RELOCATION, step_stack(ra, cfa), qsize,
-	                             GP_STEP_MOVED, &copied, &origin);
-	if (!chain)
-		return 0; /* tracing stopped */
-	/* The new block carries the chain on, instead of whatever it had as a plain block. */
-	chain_block(q, qsize, chain, GP_BLOCK_RCHAIN, origin, !!(qe & GP_SH_SIDE));
-	return 1;
-}
-
-/*
- * Could plain block p (entry not marked, at sh), being freed, be the smaller source of a
- * relocation into the watched block? Only if copies from within it, seen into that block,
- * reach across half of it (relocation() checks again, with the bytes).
- */
-static inline int maybe_relocation(const struct gp_tls *t, const uint32_t *sh, const void *p)
-{
-	if (!t->rq || !t->rmaxlo)
-		return 0;
-	uint32_t e = *sh;
-	if (!(e & GP_SH_KNOWN))
-		return 0;
-	uint64_t size = gp_usable(p) - (e >> GP_SH_SLACK_SHIFT & GP_SH_SLACK_MAX);
-	if (size < GP_RELOC_MIN || size >= t->rqsize)
-		return 0;
-	uint64_t lo = (uint64_t)p, hi = lo + size;
-	uint64_t slo = UINT64_MAX, shi = 0; /* the part of p the copies reach across */
-	for (uint32_t i = 0; i < t->nrecs; i++) {
-		const struct gp_copy_rec *c = &t->recs[i];
-		if (c->src_lo >= lo && c->src_hi <= hi) {
-			slo = c->src_lo < slo ? c->src_lo : slo;
-			shi = c->src_hi > shi ? c->src_hi : shi;
-		}
+	if (!t->csid) /* its copies never reached across enough of old */
+		return;
+	if (t->cmoved) { /* the chain is in q already: only its step to write */
+		if (gp_state == GP_STATE_ON)
+			record_step(&t->cb, GP_CHAIN_RELOCATION, t->csid, t->cqsize, GP_STEP_MOVED,
+			            &copied, &origin);
+		return;
 	}
-	return shi && (shi - slo) * 2 >= size;
-}
-
-/*
- * gp_on_free()'s -1: plain block p starts at or below some recorded source's start and
- * ends at or after some record's end. It cannot be a relocation's source if it is not
- * smaller than the watched block, or if the records together span less than half of it:
- * its size is at least its chunk size - 47 (the chunk header's 8 or 16 bytes and at most
- * 31 of slack). Else the exact test.
- */
-GP_HOT int gp_free_check(void *p)
-{
-	struct gp_tls *t = &gp_tls;
-	uint64_t a = (uint64_t)p, chunk = gp_alloc_span(p);
-	if (chunk < t->rqsize + 47 && 2 * t->rspan + 47 >= chunk) {
-		uint32_t *leaf = gp_leaf(t, a); /* the fast path found it */
-		if (!leaf || maybe_relocation(t, gp_leaf_entry(leaf, a), p))
-			return 0;
-	}
-	gp_tls_bump(&t->frees);
-	return 1;
+	if (gp_state != GP_STATE_ON || !reloc_reach(t->chi - t->clo, t->coldsize - t->coff))
+		return;
+	/* q as it was at the copy: another thread may have freed it since. */
+	uint32_t qe = gp_shadow_get(q);
+	if (!((qe & GP_SH_SIDE) || (qe & (GP_SH_KNOWN | GP_SH_CHAIN)) == GP_SH_KNOWN))
+		return;
+	/* old is forgotten, if it is still there; if another thread freed it since (and its
+	 * address may hold another block now), the copy moved it all the same, unless it was
+	 * a chain's: that thread ended the chain. */
+	struct gp_block b = t->cb;
+	uint32_t *sh = gp_shadow_find(old);
+	if (sh && *sh == t->ce) /* (its header is not read again: b has its size) */
+		reloc_forget(old, sh, t->ce, &b);
+	else if (b.kind != GP_BLOCK_ORIGIN)
+		return;
+	uint32_t chain = record_step(&b, GP_CHAIN_RELOCATION, t->csid, t->cqsize, GP_STEP_MOVED,
+	                             &copied, &origin);
+	if (chain) /* the new block carries the chain on */
+		chain_block(q, t->cqsize, chain, GP_BLOCK_RCHAIN, origin, !!(qe & GP_SH_SIDE));
 }
 
 GP_HOT int gp_free_chain_fast(void *p)
@@ -1657,7 +1704,7 @@ GP_HOT int gp_free_chain_fast(void *p)
 	struct gp_tls *t = &gp_tls;
 	uint64_t old = (uint64_t)p;
 	struct gp_tbuf *tb = t->tb;
-	if (!tb || tb_off || t->rmaxlo || t->reg <= 0)
+	if (!tb || tb_off || t->cold || t->reg <= 0)
 		return 0;
 	uint32_t *leaf = gp_leaf(t, old);
 	if (!leaf)
@@ -1687,27 +1734,28 @@ GP_HOT int gp_free_chain_fast(void *p)
 
 void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 {
+	(void)ra;
+	(void)cfa;
 	gp_count_free();
 	uint64_t old = (uint64_t)p;
 	struct gp_tls *t = &gp_tls;
+	gp_reloc_settle(); /* first: it may move a chain off this very block */
 	if (old == t->rq) /* the watched block itself goes away */
 		gp_watch_reset(t);
 	uint32_t *sh = gp_shadow_find_t(t, old);
 	if (!sh) /* never seen */
 		return;
 	int marked = gp_marked(sh, old);
-	if (!marked && !maybe_relocation(t, sh, p))
+	if (!marked)
 		return; /* the common case, a plain block: nothing to record, and its entry is
 		         * left for the next allocation there to overwrite */
 	uint32_t e = *sh;
 	struct gp_block b;
 	int have = block_read(old, e, 1, &b);
-	int reloc = have && t->rq && t->rmaxlo && gp_state == GP_STATE_ON &&
-	            relocation(old, &b, ra, cfa);
-	/* the block is gone: a relocation watching it from another thread sees that */
+	/* the block is gone: a relocation from another thread sees that */
 	if (e && !gp_alloc_entry_shared(e, have, b.size))
 		gp_shadow_put(sh, old, 0, marked);
-	if (!reloc && have && b.kind != GP_BLOCK_ORIGIN)
+	if (have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(&b);
 }
 
@@ -1716,13 +1764,15 @@ static inline __attribute__((always_inline)) void realloc_begin(void *p, struct 
                                                                  uint64_t h)
 {
 	struct gp_tls *t = &gp_tls;
+	if ((uint64_t)p == t->rq) { /* the watched block is resized: no longer a fresh block */
+		gp_reloc_settle(); /* (first: a relocation may have moved into it) */
+		gp_watch_reset(t);
+	}
 	uint32_t *she = gp_shadow_find_t(t, (uint64_t)p), e = she ? *she : 0;
 	r->e = e;
 	/* glibc's IS_MMAPPED bit (never another allocator's). Read it now: after a move the old
 	 * block is gone. */
 	r->mmapped = (int)(h & GP_CHUNK_MMAPPED);
-	if ((uint64_t)p == t->rq) /* the watched block is resized: no longer a fresh block */
-		gp_watch_reset(t);
 	if ((e & (GP_SH_KNOWN | GP_SH_SIDE)) == GP_SH_KNOWN) { /* the common case */
 		r->lazy = 1;
 		r->known = 1;

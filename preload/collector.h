@@ -56,13 +56,34 @@ void gp_init_late(void);
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa);
 void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa);
 
-/* Every allocation becomes the thread's watched block (tls.h): four stores. */
+/* An allocation becomes the thread's watched block (tls.h), unless it is one of the first
+ * few too small to be a relocation's new block: a runtime that grows a buffer may allocate
+ * its bookkeeping (Node: 3 blocks) between the new buffer and the copy into it. */
 static inline void gp_watch_alloc(struct gp_tls *t, void *p, size_t size)
 {
+	if (__builtin_expect(size <= GP_RELOC_MIN && t->rkeep, 0)) {
+		t->rkeep--;
+		return;
+	}
 	t->rq = (uint64_t)p;
 	t->rqsize = size;
 	t->rwin = size > GP_RELOC_MIN ? size : 0;
-	t->rmaxlo = 0;
+	t->rkeep = GP_RELOC_KEEP;
+}
+
+/*
+ * Relocations (tls.h has the watch): a copy of n bytes from src into the watched block at
+ * dst, seen by a copy hook whose caller returns to ra with its stack pointer at cfa (the
+ * stack of a relocation step: the code that copies into the block it grew). Out of line,
+ * for copies into the watched block only.
+ */
+void gp_reloc_copy(uint64_t dst, uint64_t src, uint64_t n, uint64_t ra, uint64_t cfa);
+/* Record the thread's pending candidate, if it still holds (busy set, errno saved). */
+void gp_reloc_settle_slow(void);
+static inline void gp_reloc_settle(void)
+{
+	if (__builtin_expect(gp_tls.cold != 0, 0))
+		gp_reloc_settle_slow();
 }
 
 /* The shadow leaf (shadow.h) of block p, or NULL if that part of the shadow is not reserved
@@ -80,6 +101,11 @@ static inline __attribute__((always_inline)) uint32_t *gp_leaf(struct gp_tls *t,
 	uint32_t **top = __atomic_load_n(&gp_shadow_top, __ATOMIC_ACQUIRE);
 	if (!top || li > GP_SH_TOP_ENTRIES || t->reg <= 0)
 		return NULL;
+	if (t->cold) { /* a relocation to settle: the slow paths do (tls.h) */
+		if (gp_state != GP_STATE_ON) /* ... unless tracing is over */
+			t->cold = 0;
+		return NULL;
+	}
 	uint32_t *leaf = __atomic_load_n(&top[li - 1], __ATOMIC_ACQUIRE);
 	if (leaf) {
 		t->sh_li = li;
@@ -142,11 +168,8 @@ static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t siz
 }
 
 /*
- * The common free: an unmarked block in the thread's last shadow leaf that cannot be the
- * source of copies recorded into the thread's watched block (it does not reach over any
- * record's source range). @return 1 if done (counted),
- * 0 if the slow path must do it all, -1 if the block may be such a source: then
- * gp_free_check() decides (out of line, so that the common path saves no registers).
+ * The common free: an unmarked block in the thread's last shadow leaf. @return 1 if done
+ * (counted), 0 if the slow path must do it all.
  */
 static inline __attribute__((always_inline)) int gp_on_free(void *p)
 {
@@ -157,31 +180,12 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 	uint32_t *leaf = gp_leaf(t, old);
 	if (__builtin_expect(leaf == NULL || gp_leaf_marked(leaf, old), 0))
 		return 0;
-	if (__builtin_expect(old > t->rmaxlo, 1)) {
-		gp_tls_bump(&t->frees);
-		return 1;
-	}
-	/* it ends before all the recorded sources end, it is not smaller than the watched
-	 * block, it is smaller than a relocation's old block can be, or the sources together
-	 * span less than half of it (gp_free_check() says why): its chunk header, which
-	 * glibc's free reads next anyway, tells (another allocator's size is a call away:
-	 * gp_free_check asks it) */
-	if (__builtin_expect(!gp_alloc_glibc, 0))
-		return -1;
-	uint64_t chunk = gp_glibc_word(p) & ~7ull;
-	if (old + chunk < t->rminhi || chunk >= t->rqsize + 47 || chunk < GP_RELOC_MIN + 8 ||
-	    2 * t->rspan + 47 < chunk) {
-		gp_tls_bump(&t->frees);
-		return 1;
-	}
-	return -1;
+	gp_tls_bump(&t->frees);
+	return 1;
 }
-/* gp_on_free()'s -1: @return 1 if done (counted), 0 if the slow path must do it all. */
-int gp_free_check(void *p);
 /* gp_on_free()'s 0, when tracing: the common end of a chain, a free of a chain block of
- * this trace whose entry says it all, while no copies are recorded into the thread's
- * watched block (it cannot be a relocation's source) and its last records are in this
- * thread's buffer or the trace. To be called with gp_tls.busy set and errno saved (it may
+ * this trace whose entry says it all, while no relocation is pending (tls.h) and its last
+ * records are in this thread's buffer or the trace. To be called with gp_tls.busy set and errno saved (it may
  * write the trace). @return 1 if done (counted), 0 if gp_on_free_slow must do it all. */
 int gp_free_chain_fast(void *p);
 

@@ -157,16 +157,14 @@ static inline void *record_alloc_entered(void *p, size_t n, uint64_t ra, uint64_
 	return alloc_slow(p, n, ra, cfa);
 }
 
-/* A free the fast path did not take (`fast`: what gp_on_free said): recorded if the profiler
- * is on, then done. */
-static __attribute__((noinline)) GP_HOT void free_miss(void *p, uint64_t ra, uint64_t cfa,
-                                                      int fast)
+/* A free the fast path did not take: recorded if the profiler is on, then done. */
+static __attribute__((noinline)) GP_HOT void free_miss(void *p, uint64_t ra, uint64_t cfa)
 {
-	if ((fast == 0 || !gp_free_check(p)) && recording()) {
+	if (recording()) {
 		struct gp_tls *t = &gp_tls;
 		int *ep = err_loc(), e = *ep;
 		t->busy = 1;
-		if (fast < 0 || !gp_free_chain_fast(p))
+		if (!gp_free_chain_fast(p))
 			gp_on_free_slow(p, ra, cfa);
 		t->busy = 0;
 		*ep = e;
@@ -178,8 +176,7 @@ static __attribute__((noinline)) GP_HOT void free_miss(void *p, uint64_t ra, uin
  * address from malloc and record it, and we must not erase that record. */
 static inline void record_free(void *p, uint64_t ra, uint64_t cfa)
 {
-	int fast = gp_on_free(p);
-	if (fast == 0 || (fast < 0 && !gp_free_check(p)))
+	if (!gp_on_free(p))
 		free_slow(p, ra, cfa);
 }
 
@@ -203,9 +200,8 @@ EXPORT GP_HOT void *calloc(size_t n, size_t m)
 EXPORT GP_HOT void free(void *p)
 {
 	if (__builtin_expect(p != NULL && !gp_tls.busy, 1)) {
-		int fast = gp_on_free(p);
-		if (__builtin_expect(fast <= 0, 0)) {
-			free_miss(p, RA(), CFA(), fast);
+		if (__builtin_expect(!gp_on_free(p), 0)) {
+			free_miss(p, RA(), CFA());
 			return;
 		}
 	}
@@ -333,39 +329,33 @@ static void *mempcpy_fallback(void *dst, const void *src, size_t n)
 
 static copy_fn real_memcpy = slow_copy, real_memmove = slow_copy, real_mempcpy = mempcpy_fallback;
 
-/* The copy lands in this thread's watched block (tls.h) after its first: note it, then
- * copy. Out of line, so that the common path below saves no registers and ends in a tail
- * jump. */
+/* The copy lands in this thread's watched block (tls.h): look at it, then copy. Out of
+ * line, so that the common path below saves no registers and ends in a tail jump. */
 static __attribute__((noinline)) void *copy_noted(copy_fn f, void *dst, const void *src,
-                                                  size_t n)
+                                                  size_t n, uint64_t ra, uint64_t cfa)
 {
-	gp_note_copy(dst, src, n);
+	gp_reloc_copy((uint64_t)dst, (uint64_t)src, n, ra, cfa);
 	return f(dst, src, n);
 }
 
-/* Every copy of the process comes through here: a compare, and a jump to libc's. */
-#define COPY_HOOK(real)                                                     \
-	do {                                                                \
-		struct gp_tls *t = &gp_tls;                                 \
-		if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0)) { \
-			if (t->rmaxlo != 0 || n == 0)                       \
-				return copy_noted(real, dst, src, n);       \
-			gp_note_first(t, (uint64_t)dst, (uint64_t)src, n);  \
-		}                                                           \
-		return real(dst, src, n);                                   \
+/* Every copy of the process comes through here: a compare, and a jump to libc's. A copy
+ * into the watched block is looked at near its start, or when a relocation into it is
+ * pending (more of its copies). */
+#define COPY_HOOK(real)                                                          \
+	do {                                                                     \
+		const struct gp_tls *t = &gp_tls;                                \
+		uint64_t off_ = (uint64_t)dst - t->rq;                           \
+		if (__builtin_expect(off_ < t->rwin, 0) &&                       \
+		    (off_ <= GP_RELOC_HDR || t->cold))                           \
+			return copy_noted(real, dst, src, n, RA(), CFA());       \
+		return real(dst, src, n);                                        \
 	} while (0)
 
 EXPORT GP_HOT void *memcpy(void *dst, const void *src, size_t n) { COPY_HOOK(real_memcpy); }
 
 EXPORT GP_HOT void *memmove(void *dst, const void *src, size_t n) { COPY_HOOK(real_memmove); }
 
-EXPORT void *mempcpy(void *dst, const void *src, size_t n)
-{
-	const struct gp_tls *t = &gp_tls;
-	if (__builtin_expect((uint64_t)dst - t->rq < t->rwin, 0))
-		gp_note_copy(dst, src, n);
-	return real_mempcpy(dst, src, n);
-}
+EXPORT void *mempcpy(void *dst, const void *src, size_t n) { COPY_HOOK(real_mempcpy); }
 
 /* _FORTIFY_SOURCE builds call these instead. An overflow ends the program as glibc's own
  * check would ("*** buffer overflow detected ***", SIGABRT). */
@@ -399,12 +389,30 @@ __attribute__((constructor(101))) static void gp_ctor(void)
 	gp_init_late();
 }
 
+/* A relocation still pending at the end (tls.h): recorded before the trace is finished. */
+static void settle_at_end(void)
+{
+	struct gp_tls *t = &gp_tls;
+	if (!t->cold || t->busy || getpid() != gp_pid) /* gp_pid: not in a vfork child */
+		return;
+	int e = errno;
+	t->busy = 1;
+	gp_reloc_settle();
+	t->busy = 0;
+	errno = e;
+}
+
 /* Runs after the program's own destructors and atexit handlers (we were initialized
  * before it), so their allocations are in the trace. */
-__attribute__((destructor(101))) static void gp_dtor(void) { gp_finish(GP_END_EXIT); }
+__attribute__((destructor(101))) static void gp_dtor(void)
+{
+	settle_at_end();
+	gp_finish(GP_END_EXIT);
+}
 
 EXPORT void _exit(int status)
 {
+	settle_at_end();
 	gp_finish(GP_END__EXIT); /* does nothing in a vfork child: the pid differs */
 	for (;;)
 		syscall(SYS_exit_group, status);

@@ -2,10 +2,11 @@
 // own small buffers, inside the vector's block), push_back of 5,000 of them in
 // fill_string_vector(). On each reallocation libstdc++ moves every string into the new
 // block, copying its characters and terminator out of the old block: a relocation, at
-// fill_string_vector(), when those copies reach across at least half of the old block (as
-// growprof requires of a relocation's copies: not when one string moves out of a vector of
-// capacity 1, as a field is taken out of a larger block). How many bytes the moves copy is
-// libstdc++'s business: only steps and chains are pinned.
+// fill_string_vector(), when those copies reach across a quarter of what the old block holds
+// from the first of them, and 64 bytes at least (as growprof requires of a relocation's
+// copies: not when one string moves out of a vector of capacity 1, as a field is taken out
+// of a larger block). How many bytes the moves copy is libstdc++'s business: only steps and
+// chains are pinned.
 #include "reloc_truth.h"
 
 #include <string>
@@ -24,7 +25,8 @@ RT_SITE void fill_string_vector()
 		if (cap > 0 && v.size() == cap) {
 			const char *block = (const char *)v.data();
 			const char *lo = v.front().data(), *hi = v.back().data() + v.back().size() + 1;
-			across_half = (size_t)(hi - lo) * 2 >= cap * sizeof(std::string) &&
+			size_t held = cap * sizeof(std::string) - (size_t)(lo - block);
+			across_half = (size_t)(hi - lo) * 4 >= held && hi - lo >= RT_RELOC_MIN &&
 			              lo >= block && hi <= block + cap * sizeof(std::string);
 		}
 		v.push_back(std::to_string(i % 1000));

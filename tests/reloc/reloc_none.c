@@ -5,23 +5,23 @@
  *   leftovers         small blocks written only at their two ends, freed and allocated in
  *                     turn: new and freed block may start with the same allocator leftovers
  *   stack_copy        new = malloc(256) + memcpy(new, stack buffer) + free(an older, smaller
- *                     block): the copy did not come from the freed block
+ *                     block): the copy did not come from a heap block
  *   strdup_free       strdup + free of an unrelated smaller block; a same-size duplicate
  *                     (strdup / malloc + memcpy) followed by free of its source: not growth
- *   copy_keep         a copy into the new block from a block that is NOT then freed (it is
- *                     freed later, after other allocations), and a free of another block
  *   shrink_copy       copy from a larger block into a smaller new one, free the larger one
- *   field_copy        an interpreter's string concatenation: a new, larger object whose
- *                     header is written and whose characters (a short tail of the old
- *                     object, after its 48-byte header) are copied from the old one, which
- *                     is then freed: a field taken out of a block, not the block's contents
- *   thread_free       thread A: new = malloc + memcpy(new, old); thread B frees old
+ *   middle_copy       a block's whole contents, from its start, copied behind a header of a
+ *                     larger new block (a message framed: 16, 48 and 128 bytes), or from
+ *                     behind its own header into the start of the new one: the offsets differ
+ *   prefix_copy       the first 16 bytes (a header) of a 512-byte block copied into the start
+ *                     of a larger new block: a field, not the block's contents
+ *   template_copy     a live 256-byte template copied into new blocks of its own size
+ *   join_lines        100 lines of 100 bytes joined into one new block: the first line's
+ *                     copy is no growth of it (the new block is 100 times larger)
  *   realloc_only      realloc growth: glibc copies internally; a realloc site, no relocation
  * Prints its truth (reloc_truth.h). */
 #define _GNU_SOURCE
 #include "reloc_truth.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,40 +129,6 @@ RT_SITE static void strdup_free(void)
 	}
 }
 
-RT_SITE static void copy_keep(void)
-{
-	for (int r = 0; r < ROUNDS; r++) {
-		unsigned char *a = malloc(64);
-		unsigned char *b = malloc(32);
-		memset(a, 'a', 64);
-		memset(b, 'b', 32);
-		unsigned char *nb = malloc(512);
-		LAUNDER(nb);
-		memcpy(nb, a, vlen + 64); /* from a, which is not freed now */
-		free(b);                  /* b: nothing was copied from it */
-		unsigned char *later = malloc(16);
-		memset(later, 0, 16);
-		free(a); /* a goes only after another allocation */
-		consume(nb, 64);
-		free(later);
-		free(nb);
-	}
-	/* and one where the source outlives everything */
-	unsigned char *keep = malloc(64);
-	memset(keep, 'k', 64);
-	for (int r = 0; r < ROUNDS; r++) {
-		unsigned char *small = malloc(16);
-		memset(small, 's', 16);
-		unsigned char *nb = malloc(1024);
-		LAUNDER(nb);
-		memcpy(nb, keep, vlen + 64);
-		free(small);
-		consume(nb, 64);
-		free(nb);
-	}
-	free(keep);
-}
-
 RT_SITE static void shrink_copy(void)
 {
 	for (int r = 0; r < ROUNDS; r++) {
@@ -181,77 +147,80 @@ RT_SITE static void shrink_copy(void)
 	}
 }
 
-RT_SITE static void field_copy(void)
+RT_SITE static void middle_copy(void)
+{
+	static const size_t hdr[] = { 16, 48, 128 };
+	for (int r = 0; r < ROUNDS; r++) {
+		size_t h = hdr[r % 3], n = 200 + r % 50;
+		unsigned char *old = malloc(n);
+		memset(old, 'm', n);
+		unsigned char *nb = malloc(h + n);
+		LAUNDER(nb);
+		memset(nb, 'H', h);
+		memcpy(nb + h, old, n + vlen); /* old's contents, behind nb's header */
+		free(old);
+		consume(nb, h + n);
+		/* and the other way: what follows old2's header, at the start of nb2 */
+		unsigned char *old2 = malloc(h + n);
+		memset(old2, 'o', h + n);
+		unsigned char *nb2 = malloc(h + 2 * n);
+		LAUNDER(nb2);
+		memcpy(nb2, old2 + h, n + vlen);
+		memset(nb2 + n, 'n', h + n);
+		free(old2);
+		consume(nb2, n);
+		free(nb2);
+		free(nb);
+	}
+}
+
+RT_SITE static void prefix_copy(void)
 {
 	for (int r = 0; r < ROUNDS; r++) {
-		size_t len = 1 + r % 20; /* characters: less than the header */
-		unsigned char *old = malloc(48 + len);
-		memset(old, 'h', 48);
-		memset(old + 48, 'c', len);
-		unsigned char *nb = malloc(48 + len + 1);
-		LAUNDER(nb);
-		memset(nb, 'H', 48);
-		memcpy(nb + 48, old + 48, vlen + len);
-		nb[48 + len] = 'x';
-		free(old);
-		consume(nb, 48 + len + 1);
-		free(nb);
-	}
-}
-
-/* ---- thread_free: the copy is made in one thread, the old block freed in another ---- */
-
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static void *handoff; /* a block for the freeing thread */
-static int done_flag, quit_flag;
-
-static void *freer(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&mu);
-	for (;;) {
-		while (!handoff && !quit_flag)
-			pthread_cond_wait(&cv, &mu);
-		if (handoff) {
-			free(handoff);
-			handoff = NULL;
-			done_flag = 1;
-			pthread_cond_broadcast(&cv);
-		} else if (quit_flag) {
-			break;
-		}
-	}
-	pthread_mutex_unlock(&mu);
-	return NULL;
-}
-
-RT_SITE static void thread_free(void)
-{
-	pthread_t t;
-	if (pthread_create(&t, NULL, freer, NULL) != 0)
-		abort();
-	for (int r = 0; r < ROUNDS / 4; r++) {
-		unsigned char *old = malloc(64);
-		memset(old, 'o', 64);
+		unsigned char *big = malloc(512);
+		memset(big, 'p', 512);
 		unsigned char *nb = malloc(1024);
 		LAUNDER(nb);
-		memcpy(nb, old, vlen + 64);
-		pthread_mutex_lock(&mu);
-		handoff = old;
-		done_flag = 0;
-		pthread_cond_broadcast(&cv);
-		while (!done_flag)
-			pthread_cond_wait(&cv, &mu);
-		pthread_mutex_unlock(&mu);
-		consume(nb, 64);
+		memcpy(nb, big, 16 + vlen);
+		memset(nb + 16, 'q', 1024 - 16);
+		free(big);
+		consume(nb, 1024);
 		free(nb);
 	}
-	pthread_mutex_lock(&mu);
-	quit_flag = 1;
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
-	pthread_join(t, NULL);
+}
+
+RT_SITE static void template_copy(void)
+{
+	unsigned char *tmpl = malloc(256);
+	memset(tmpl, 't', 256);
+	for (int r = 0; r < ROUNDS; r++) {
+		unsigned char *nb = malloc(256);
+		LAUNDER(nb);
+		memcpy(nb, tmpl, 256 + vlen);
+		nb[r % 256] = 'x';
+		consume(nb, 256);
+		free(nb);
+	}
+	free(tmpl);
+}
+
+RT_SITE static void join_lines(void)
+{
+	unsigned char *line[100];
+	for (int i = 0; i < 100; i++) {
+		line[i] = malloc(100);
+		memset(line[i], 'a' + i % 26, 100);
+	}
+	for (int r = 0; r < ROUNDS / 10; r++) {
+		unsigned char *all = malloc(100 * 100);
+		LAUNDER(all);
+		for (int i = 0; i < 100; i++)
+			memcpy(all + 100 * i, line[i], 100 + vlen);
+		consume(all, 100 * 100);
+		free(all);
+	}
+	for (int i = 0; i < 100; i++)
+		free(line[i]);
 }
 
 RT_SITE static void realloc_only(int steps)
@@ -288,10 +257,11 @@ int main(void)
 	leftovers();
 	stack_copy();
 	strdup_free();
-	copy_keep();
 	shrink_copy();
-	field_copy();
-	thread_free();
+	middle_copy();
+	prefix_copy();
+	template_copy();
+	join_lines();
 	realloc_only(30);
 	struct rt_entry *t = rt_reloc_totals();
 	rt_set(t, "steps", 0);

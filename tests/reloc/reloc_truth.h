@@ -132,19 +132,22 @@ RT_INLINE void rt_reloc_range(const char *key, uint64_t lo, uint64_t hi)
 	rt_truth.has_reloc_totals = 1;
 }
 
-/* One relocation step (old size -> new size, `copied` bytes copied from the old block) at
- * function fn; `first` if it begins a chain. Also counts into the relocation totals. */
-/* growprof follows a relocation only from an old block of at least this many bytes
- * (GP_RELOC_MIN): copying fewer costs less than following them. */
+/* growprof follows a relocation only from an old block of at least this many bytes, whose
+ * copies reach across at least as many (GP_RELOC_MIN): copying fewer costs less than
+ * following them. */
 #define RT_RELOC_MIN 64
+/* ... and only into a new block of at most this many times the old one's size (a larger
+ * one is a join's, GP_RELOC_RATIO). */
+#define RT_RELOC_RATIO 8
 
-/* A relocation step of `fn` from oldsize to newsize bytes, `copied` of them copied; `first`
- * if it is the first step of its chain that counts. @return 1 if it counts (old block of
- * at least RT_RELOC_MIN bytes), else 0 (nothing is added). */
+/* A relocation step of `fn` from oldsize to newsize bytes, `copied` of them copied in one
+ * range; `first` if it is the first step of its chain that counts. Also counts into the
+ * relocation totals. @return 1 if it counts (old block and copies of at least RT_RELOC_MIN
+ * bytes, new block at most RT_RELOC_RATIO times larger), else 0 (nothing is added). */
 RT_INLINE int rt_reloc_step(const char *fn, uint64_t oldsize, uint64_t newsize, uint64_t copied,
                             int first)
 {
-	if (oldsize < RT_RELOC_MIN)
+	if (oldsize < RT_RELOC_MIN || copied < RT_RELOC_MIN || newsize > RT_RELOC_RATIO * oldsize)
 		return 0;
 	struct rt_entry *s = rt_site(fn, "relocation");
 	struct rt_entry *t = rt_reloc_totals();
