@@ -12,6 +12,8 @@
  * forwards to whatever allocator is under it). The cost of running a program under it is
  * what an LD_PRELOAD design cannot go below; bench/run.py puts its ratio beside growprof's.
  *
+ * Built with -DFLOOR_NO_COPIES it interposes the malloc family only.
+ *
  * While dlsym runs (it may allocate), allocations come from a small static arena, which is
  * never freed: a free or realloc of an arena block is recognised by its address.
  */
@@ -200,7 +202,9 @@ EXPORT void *pvalloc(size_t n)
 	return NULL;
 }
 
-/* Copies: the same TLS read growprof's copy watch makes, then the real function. */
+/* Copies: the same TLS read growprof's copy watch makes, then the real function.
+ * -DFLOOR_NO_COPIES leaves them out: what interposing the copies costs on its own. */
+#ifndef FLOOR_NO_COPIES
 
 EXPORT void *memcpy(void *dst, const void *src, size_t n)
 {
@@ -239,3 +243,4 @@ EXPORT void *__memmove_chk(void *dst, const void *src, size_t n, size_t dstlen)
 		__chk_fail();
 	return memmove(dst, src, n);
 }
+#endif
