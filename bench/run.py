@@ -2,10 +2,12 @@
 """growprof benchmark: the cost of profiling, next to heaptrack's.
 
     python3 bench/run.py [--runs N] [--quick] [--build DIR] [--only W1,W2] [--json FILE]
-                         [--no-heaptrack] [--keep DIR] [--perf]
+                         [--no-heaptrack] [--no-floor] [--keep DIR] [--perf]
 
 For each workload it runs, alternating, N times each:
     plain      the program as is
+    floor      LD_PRELOAD=floor.so (bench/floor.c): the malloc family and the copies
+               forwarded and nothing else, what an LD_PRELOAD design cannot go below
     growprof   LD_PRELOAD=<build>/preload/libgrowprof.so, GROWPROF_OUTPUT in a scratch dir
     heaptrack  heaptrack -o FILE cmd... (the whole launcher script, its interpreter and
                compressor included)
@@ -14,7 +16,8 @@ wait4() of the child and of every orphan it leaves behind (bench/runstat.c, a sm
 subreaper, so heaptrack's interpreter, which outlives the launcher script, is counted too),
 its wall time, its peak RSS (ru_maxrss) and the bytes of the traces it wrote. Then it times
 `growprof report` on each growprof trace (CPU, wall, peak RSS, and the events it read). It
-prints medians and ratios; it asserts nothing about time. It checks that every growprof run
+prints medians, and every figure as a ratio to the plain runs of the same rounds, the
+floor's beside growprof's; it asserts nothing about time. It checks that every growprof run
 printed exactly what the plain run printed.
 
 Stdlib only. See bench/README.md.
