@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ab.py - compare preload builds side by side on one benchmark workload.
 
-    python3 bench/ab.py [--rounds N] [--size S] [--callgrind] WORKLOAD SO[,VAR=VALUE...]...
+    python3 bench/ab.py [--rounds N] [--size S] [--callgrind] [--floor] WORKLOAD SO[,VAR=VALUE...]...
 
 Runs WORKLOAD (a name of run.py: synth-1t, synth-2t, python, sqlite) plain and under each
 libgrowprof.so given (with the variables after it set for its runs only), N rounds (default 11), the order rotated every round, and prints per
@@ -9,7 +9,8 @@ build the median of its per-round CPU ratio to the plain run of the same round, 
 quartiles of those ratios: on a shared machine the spread says how far to trust a
 difference. --size overrides the workload's size argument (rounds, records, rows).
 --callgrind instead counts instructions once per mode under valgrind (repeatable whatever
-else the machine does; use a small --size). A benchmark helper: it asserts nothing.
+else the machine does; use a small --size). --floor adds bench/floor.c (the pass-through
+interposer) as the first build. A benchmark helper: it asserts nothing.
 """
 import argparse
 import os
@@ -101,8 +102,10 @@ def main():
                     help="run each build at the same time as a plain run, on the other CPU "
                          "(taskset; the CPUs swap every round): both see the same moment of "
                          "a shared machine")
-    ap.add_argument("workload", choices=run.WORKLOAD_NAMES)
-    ap.add_argument("so", nargs="+", help="libgrowprof.so builds to compare")
+    ap.add_argument("--floor", action="store_true",
+                    help="also run under bench/floor.c, the pass-through floor")
+    ap.add_argument("workload", choices=run.WORKLOAD_NAMES + run.MT_NAMES)
+    ap.add_argument("so", nargs="*", help="libgrowprof.so builds to compare")
     args = ap.parse_args()
     sos = []
     for s in args.so:  # SO[,NAME=VALUE...]: variables for that build's runs
@@ -113,7 +116,12 @@ def main():
     work = tempfile.mkdtemp(prefix="growprof-ab.")
     run.RUNSTAT = run.build_c(work, "runstat")
     synth = run.build_c(work, "synth", ["-pthread"])
-    ws = {w[0]: w for w in run.workloads(synth, "full")}
+    mt = run.build_c(work, "mt", ["-pthread"])
+    if args.floor:
+        sos.insert(0, (run.build_floor(work), {}))
+    if not sos:
+        ap.error("no build to compare (give SO, or --floor)")
+    ws = {w[0]: w for w in run.workloads(synth, "full") + run.mt_workloads(mt, "full")}
     _, _, argv, extra = ws[args.workload]
     argv = sized(argv, args.size)
     env = run.base_env()
