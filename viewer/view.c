@@ -36,6 +36,10 @@ static const char *const default_wrappers[] = {
 	"_PyObject_InitVar", "PyType_GenericAlloc", "_PyType_AllocNoTrack", "_PyObject_VirtualAlloc",
 	"_PyObject_ArenaMmap", "_PyObject_ArenaMalloc", "new_arena", "allocate_from_new_pool",
 	"tracemalloc_alloc*", "tracemalloc_realloc*", "tracemalloc_raw_*", "_PyMem_Debug*",
+	/* ... and its character copiers: a relocation's stack is taken at the copy, and the
+	 * code that grows a str is the concatenation that called them */
+	"_copy_characters", "_PyUnicode_FastCopyCharacters", "PyUnicode_CopyCharacters",
+	"_PyUnicode_FastFill", "unicode_fill",
 	/* Perl, Lua, SQLite, jq, OpenSSL */
 	"Perl_safesysmalloc", "Perl_safesysrealloc", "Perl_safesyscalloc",
 	"l_alloc", "luaM_realloc_", "luaM_malloc_", "luaM_saferealloc_", "luaM_growaux_",
@@ -322,6 +326,26 @@ static struct gp_vframe vframe(struct gp_view *v, const struct gp_frame *f, cons
  * passed over and the site itself. @return GP_SITE_WEAK when no frame qualifies (then *fi is
  * the innermost frame outside the profiler, or n).
  */
+/* Is the first named frame outward of physical frame i an allocator wrapper? Then an
+ * unnamed frame at i (a static function of a stripped library: sqlite3MemRealloc under
+ * sqlite3Realloc) is inside the allocator layer too, not the code that grows. */
+static int unnamed_under_wrapper(struct gp_view *v, const struct gp_frame *frames, unsigned n,
+                                 unsigned i)
+{
+	struct gp_sym syms[MAX_INLINE];
+	int nsym = 0;
+	for (unsigned k = i + 1; k < n; k++) {
+		const char *path = frames[k].mod ? frames[k].mod->path : NULL;
+		if (gp_view_skip_module(v, path))
+			continue;
+		symbolize_frame(v, &frames[k], syms, &nsym, MAX_INLINE);
+		for (int j = 0; j < nsym; j++)
+			if (syms[j].function)
+				return is_wrapper(v, syms[j].function);
+	}
+	return 0;
+}
+
 static uint32_t choose(struct gp_view *v, const struct gp_frame *frames, unsigned n, int reloc,
                        unsigned *fi_out, int *si_out, unsigned *flavor)
 {
@@ -343,7 +367,8 @@ static uint32_t choose(struct gp_view *v, const struct gp_frame *frames, unsigne
 		for (int j = 0; j < nsym; j++) {
 			*flavor |= flavor_of(syms[j].function, NULL);
 			if (!is_wrapper(v, syms[j].function) &&
-			    !(reloc && gp_view_is_free_path(syms[j].function))) {
+			    !(reloc && gp_view_is_free_path(syms[j].function)) &&
+			    !(!syms[j].function && unnamed_under_wrapper(v, frames, n, i))) {
 				fi = i;
 				si = j;
 				*flavor |= flavor_of(syms[j].function, syms[j].file);

@@ -173,14 +173,6 @@ def check_python(args, tmp):
               f"top relocation site is {top['function']} at {top['address']}")
         return None if not errors else errors
     if base != "bytesobject.c":
-        # Stacks taken at the free name whoever dropped the old object (the assignment's
-        # dict store, the evaluation loop): the preload does not record the builder yet.
-        if base in ("ceval.c", "dictobject.c", "object.h", "frameobject.c"):
-            print(f"SKIP: the top relocation site is {top['function']} ({base}): this preload "
-                  "records relocation steps where the old block is freed")
-            for e in errors:
-                print("  also: " + e)
-            return None if not errors else errors
         errors.append(f"the top relocation site is {top['function']} ({top['file']}), "
                       "want Objects/bytesobject.c")
     else:
@@ -193,6 +185,22 @@ def check_python(args, tmp):
                 errors.append(f"bytes += advice without {words}: {adv}")
         if "geometric" in adv:
             errors.append(f"bytes cannot grow geometrically: {adv}")
+    # str += of varying slices: the relocation's stack is taken at the copy, inside CPython's
+    # character copier; the site is the concatenation that called it, with str's advice.
+    ustr = [s for s in rel if os.path.basename(s["file"] or "") == "unicodeobject.c"]
+    if not ustr:
+        errors.append("no relocation site in unicodeobject.c (str += relocates)")
+    else:
+        st = max(ustr, key=lambda s: s["bytes_copied"])
+        if st["function"] not in ("PyUnicode_Concat", "PyUnicode_Append", "unicode_concatenate",
+                                  "PyUnicode_AppendAndDel", "resize_compact"):
+            errors.append(f"the str += site is {st['function']}, want the concatenation "
+                          "(PyUnicode_Concat / PyUnicode_Append), not a character copier")
+        for words in ('"".join', "io.StringIO"):
+            if words not in st["advice"]:
+                errors.append(f"str += advice without {words}: {st['advice']}")
+        if st["pattern"] != "linear":
+            errors.append(f"str += of 1..20 characters is linear, not {st['pattern']}")
     return errors
 
 
