@@ -43,28 +43,17 @@ size_t gp_enc_stack(uint8_t *buf, const struct gp_stack_rec *x)
 	return gp_rec_end(&r, GP_TAG_STACK);
 }
 
-/* A time in a chain record: version 1 wrote it absolute. */
-static void put_time_v(struct gp_rec *r, struct gp_codec *c, uint64_t time)
+/* Version 1 wrote times absolute: an increment from 0. */
+static void v1_times(struct gp_codec *c)
 {
 	if (c->version < 2)
-		gp_rec_u(r, time);
-	else
-		gp_codec_put_time(r, c, time);
+		c->time = 0;
 }
 
 static size_t put_chain_v(uint8_t *buf, struct gp_codec *c, const struct gp_chain_rec *x)
 {
-	if (c->version >= 2)
-		return gp_enc_chain(buf, c, x);
-	struct gp_rec r;
-	gp_rec_begin_small(&r, buf);
-	gp_codec_put_chain(&r, c, x->chain);
-	gp_rec_u(&r, x->origin);
-	gp_rec_u(&r, x->size);
-	put_time_v(&r, c, x->time);
-	if (x->kind != GP_CHAIN_REALLOC || x->with_kind)
-		gp_rec_u(&r, x->kind);
-	return gp_rec_end_small(&r, GP_TAG_CHAIN);
+	v1_times(c);
+	return gp_enc_chain(buf, c, x);
 }
 
 /* Versions 1 and 2: "c chain, v stack, z delta, v flags, t time, [v thread (1)], [v copied]". */
@@ -78,7 +67,8 @@ static size_t put_step_v(uint8_t *buf, struct gp_codec *c, const struct gp_step_
 	gp_rec_u(&r, x->stack);
 	gp_rec_z(&r, x->delta);
 	gp_rec_u(&r, x->flags);
-	put_time_v(&r, c, x->time);
+	v1_times(c);
+	gp_codec_put_time(&r, c, x->time);
 	if (c->version < 2)
 		gp_rec_u(&r, x->thread);
 	if (x->with_copied)
