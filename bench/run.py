@@ -35,6 +35,8 @@ import sys
 import tempfile
 import threading
 
+import redis_bench  # the redis-server workload (bench/redis_bench.py)
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 WORKLOADS = os.path.join(BENCH, "workloads")
@@ -188,7 +190,8 @@ SIZES = {  # synth rounds per thread, python records, sqlite rows
 }
 
 
-WORKLOAD_NAMES = ("synth-1t", "synth-2t", "python", "sqlite")
+WORKLOAD_NAMES = ("synth-1t", "synth-2t", "python", "sqlite", "redis")
+REDIS_REQUESTS = {"full": 200_000, "quick": 20_000}  # redis-benchmark -n (redis_bench.py)
 
 
 def workloads(synth, size):
@@ -382,7 +385,7 @@ def human(n):
 
 
 def table(headers, rows):
-    w = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    w = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(cells)) + " |"
     out = [line(headers), "|" + "|".join("-" * (x + 2) for x in w) + "|"]
     out += [line(r) for r in rows]
@@ -531,7 +534,8 @@ def main():
                          "the repository root)")
     ap.add_argument("--runs", type=int, default=None, help="runs of each mode (default 5)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 run, small sizes")
-    ap.add_argument("--only", help="comma-separated workloads: synth-1t,synth-2t,python,sqlite")
+    ap.add_argument("--only", help="comma-separated workloads: synth-1t,synth-2t,python,sqlite,"
+                                   "redis")
     ap.add_argument("--no-heaptrack", action="store_true", help="skip heaptrack")
     ap.add_argument("--no-build", action="store_true", help="use the build dir as it is")
     ap.add_argument("--json", help="also write every number to this JSON file")
@@ -588,13 +592,24 @@ def main():
                 continue
             rows.append(bench_workload(name, kind, argv, extra, args, so, viewer, heaptrack,
                                        work))
+        redis = None
+        if not args.only or "redis" in args.only.split(","):
+            why = redis_bench.available()
+            if why:
+                meta_notes.append(f"redis skipped: {why}")
+            else:
+                redis = redis_bench.bench_redis(
+                    so, args.runs, REDIS_REQUESTS["quick" if args.quick else "full"],
+                    args.timeout, base_env(), work, log)
         print(render(rows, meta), flush=True)
+        if redis:
+            print("\n" + redis_bench.render_redis(redis, table, fx), flush=True)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"meta": meta, "workloads": rows}, f, indent=1)
+                json.dump({"meta": meta, "workloads": rows, "redis": redis}, f, indent=1)
         if args.perf:
             small = {w[0]: w for w in workloads(synth, "perf")}
-            for name, kind, argv, extra in ws:
+            for name, kind, argv, extra in ws:  # (not redis: a server and its clients)
                 if os.path.exists(argv[0]):
                     perf_profile(name, small[name][2], extra, so, args.keep, work)
     finally:

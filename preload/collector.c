@@ -6,6 +6,7 @@
 #include "gp_record.h"
 #include "gp_segcols.h"
 #include "gp_writer.h"
+#include "flusher.h"
 #include "ialloc.h"
 #include "modules.h"
 #include "perfmap.h"
@@ -42,6 +43,8 @@ static volatile int trace_mu;
 static uint8_t *buf;
 static size_t buf_len;
 static int out_fd = -1;
+static dev_t out_dev;  /* the trace file out_fd was opened on: a program may close every */
+static ino_t out_ino;  /* descriptor (a subprocess child before exec) and reuse the number */
 static int writer_ready;
 static struct gp_writer writer;
 static char out_pattern[1024] = "growprof.%e.%p.zst";
@@ -67,11 +70,20 @@ static uint32_t next_tnum;
 static int fail_reported;
 static int late_done;
 static uint64_t last_flush;   /* gp_now() of the last flush */
-#define FLUSH_EVERY 500000000ull /* ns: a killed process loses at most this much */
+/* ns: how often the program's own threads flush the trace when the flusher (flusher.h) is
+ * not running; with it, they leave that to it. */
+#define FLUSH_EVERY 500000000ull
+/* ns: a thread's buffer older than this moves to the trace on its next record, in case the
+ * flusher keeps finding it busy. */
+#define TB_MAX_AGE ((uint64_t)GP_FLUSH_TICK / 2)
 
 /* Cumulative counters of this trace, of threads that have none of their own (see below).
  * Relaxed atomics: exact, and no lock. */
 static uint64_t n_allocs, n_frees, n_failed, n_steps, n_chains;
+/* Of n_allocs, those glibc made for the flusher thread (its TLS): an interposer in front of
+ * us counts them as the program's, and so do we, but a process that made no allocator call
+ * of its own must still be said to (viewer/silent.c). COUNTS carries it. */
+static uint64_t n_own;
 
 static inline void add_n(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
 
@@ -278,17 +290,18 @@ static size_t exe_name(char *dst, size_t cap)
 static size_t into_folder(char *dst, size_t n, size_t cap, const char *exe)
 {
 	struct stat st;
-	int slash = n > 0 && dst[n - 1] == '/';
-	if (!slash && !(stat(dst, &st) == 0 && S_ISDIR(st.st_mode)))
-		return n;
+	int slash = n > 0 && dst[n - 1] == '/', saved = errno;
+	/* errno kept: a fork child opens its trace inside fork(), where ENOENT must not leak */
+	int dir = slash || (stat(dst, &st) == 0 && S_ISDIR(st.st_mode));
 	for (size_t i = 1; slash && i < n; i++)
 		if (dst[i] == '/') {
 			dst[i] = 0;
-			int saved = errno;
 			mkdir(dst, 0700); /* EEXIST for all but the missing ones */
-			errno = saved;
 			dst[i] = '/';
 		}
+	errno = saved;
+	if (!dir)
+		return n;
 	if (!slash)
 		n = cat(dst, n, cap, "/");
 	n = cat(dst, n, cap, "growprof.");
@@ -343,7 +356,9 @@ static int open_output(void)
 	int fd = -1;
 	for (unsigned attempt = 0; attempt < 1000; attempt++) {
 		expand_path(out_path, sizeof out_path, attempt);
-		fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		/* Private (it holds the command line): 0600, which a umask can only make
+		 * stricter; O_EXCL never opens an existing file nor follows a symlink. */
+		fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0 || errno != EEXIST)
 			break;
 	}
@@ -364,23 +379,70 @@ static int open_output(void)
 		return rc;
 	}
 	out_fd = fd;
+	struct stat st;
+	if (fstat(fd, &st) == 0) {
+		out_dev = st.st_dev;
+		out_ino = st.st_ino;
+	}
 	writer_ready = 1;
 	return 0;
 }
+
+/* Is out_fd still our trace file? */
+static int fd_ours(void)
+{
+	struct stat st;
+	return out_fd >= 0 && fstat(out_fd, &st) == 0 && st.st_dev == out_dev &&
+	       st.st_ino == out_ino;
+}
+
+/* The program closed our descriptor (a fork child closing all before exec): open the same
+ * file again, by its path, never a file put in its place. In a program's thread only: the
+ * flusher opens nothing (flusher.h). @return 0 or -errno. */
+static int reopen_output(void)
+{
+	int fd = open(out_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || st.st_dev != out_dev || st.st_ino != out_ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
+	if (hi >= 0) {
+		close(fd);
+		fd = hi;
+	}
+	out_fd = fd;
+	writer.fd = fd;
+	return 0;
+}
+
+/* Close out_fd if it is still ours (never a descriptor of the program's). */
+static void close_output(void)
+{
+	if (fd_ours())
+		close(out_fd);
+	out_fd = -1;
+}
+
+static uint64_t put_c[5]; /* the counts last written (trace lock) */
 
 static void put_counts(void)
 {
 	uint8_t *p = buf + buf_len;
 	struct gp_rec r;
 	gp_rec_begin(&r, p);
-	uint64_t c[5];
+	uint64_t *c = put_c;
 	sum_counts(c);
 	for (int i = 0; i < 5; i++)
 		gp_rec_u(&r, c[i]);
+	gp_rec_u(&r, __atomic_load_n(&n_own, __ATOMIC_RELAXED));
 	buf_len += gp_rec_end(&r, GP_TAG_COUNTS);
 }
 
-#define COUNTS_MAX (GP_REC_HEADER + 5 * GP_VARINT_MAX)
+#define COUNTS_MAX (GP_REC_HEADER + 6 * GP_VARINT_MAX)
 
 /*
  * Two raw buffers: when one is full it is handed over ("pending") and the thread that filled
@@ -423,6 +485,21 @@ static void write_out_cancellable(const uint8_t *data, size_t len, int end)
 		if (rc) {
 			char what[1300];
 			size_t n = cat(what, 0, sizeof what, "cannot create trace ");
+			cat(what, n, sizeof what, out_path);
+			gp_fail(what, -rc);
+			return;
+		}
+	}
+	if (!fd_ours()) {
+		/* Our descriptor is gone. The flusher leaves this to the program's thread that
+		 * flushes next (or finishes at exec): what it drops here never reached the
+		 * compressor, so the file stays a valid stream. */
+		if (gp_flusher_self())
+			return;
+		int rc = reopen_output();
+		if (rc) {
+			char what[1300];
+			size_t n = cat(what, 0, sizeof what, "cannot reopen trace ");
 			cat(what, n, sizeof what, out_path);
 			gp_fail(what, -rc);
 			return;
@@ -486,10 +563,20 @@ static void pending_done(uint8_t *p, size_t len)
 	writer_unlock();
 }
 
+/* The flusher stopped for a fork comes back (flusher.h): only inside the profiler, where
+ * what pthread_create might allocate goes straight to the allocator, never to our locks
+ * (a failed exec's new trace, outside, holds the trace lock). */
+static inline void flusher_due(void)
+{
+	if (gp_tls.busy)
+		gp_flusher_due();
+}
+
 uint8_t *gp_trace_reserve(size_t max)
 {
 	if (gp_state != GP_STATE_ON || !buf)
 		return NULL;
+	flusher_due();
 	if (buf_len + max + COUNTS_MAX > BUF_CAP) {
 		flush_locked(0);
 		if (gp_state != GP_STATE_ON)
@@ -625,7 +712,7 @@ static void tb_move(struct gp_tbuf *tb)
 {
 	gp_trace_lock();
 	tb_move_locked(tb);
-	if (late_done && gp_now() - last_flush > FLUSH_EVERY)
+	if (late_done && !gp_flusher_running && gp_now() - last_flush > FLUSH_EVERY)
 		flush_all_locked(tb);
 	gp_trace_unlock();
 }
@@ -697,7 +784,7 @@ static ALWAYS_INLINE int tb_enter(struct gp_tbuf *tb)
 
 static ALWAYS_INLINE void tb_leave(struct gp_tbuf *tb)
 {
-	if (__builtin_expect(tb->now - tb->first_time > FLUSH_EVERY || (tb_off && tb->idx), 0) &&
+	if (__builtin_expect(tb->now - tb->first_time > TB_MAX_AGE || (tb_off && tb->idx), 0) &&
 	    tb->len)
 		tb_move(tb);
 	spin_unlock(&tb->mu);
@@ -705,6 +792,7 @@ static ALWAYS_INLINE void tb_leave(struct gp_tbuf *tb)
 
 static GP_COLD uint8_t *tb_room_slow(struct gp_tbuf *tb, size_t max)
 {
+	flusher_due(); /* stopped for a fork: the first record after it brings it back */
 	if (tb->len + max > TB_CAP)
 		tb_move(tb);
 	if (!tb->len) {
@@ -835,6 +923,49 @@ static void tb_thread_exit(void)
 	spin_unlock(&tb->mu);
 }
 
+/*
+ * The flusher's tick (flusher.h): every buffer holding records goes to the trace, unless its
+ * thread is writing to it right now (that thread moves it itself once it is TB_MAX_AGE
+ * old), and the trace goes to the file if it holds anything new, records or counts. What a
+ * process recorded is then in the file within about one tick, busy or idle.
+ */
+void gp_trace_drain(void)
+{
+	if (__atomic_load_n(&gp_state, __ATOMIC_ACQUIRE) != GP_STATE_ON || !late_done)
+		return;
+	if (gp_flusher_self() && writer_ready && !fd_ours())
+		return; /* the program closed it: its next flush reopens (write_out) */
+	uint32_t n = __atomic_load_n(&ntbufs, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n; i++) {
+		struct gp_tbuf *t = __atomic_load_n(&tbufs[i], __ATOMIC_ACQUIRE);
+		if (!t || !__atomic_load_n(&t->len, __ATOMIC_RELAXED))
+			continue;
+		int locked = 0;
+		for (int spins = 0; spins < 256 && !(locked = spin_trylock(&t->mu)); spins++)
+			__builtin_ia32_pause(); /* its thread holds it for one record: wait a bit */
+		if (!locked)
+			continue;
+		if (t->len && !finishing) {
+			gp_trace_lock();
+			tb_move_locked(t);
+			gp_trace_unlock();
+		}
+		spin_unlock(&t->mu);
+	}
+	gp_trace_lock();
+	if (gp_state == GP_STATE_ON && !finishing) {
+		int due = buf_len > 0;
+		if (!due) {
+			uint64_t c[5];
+			sum_counts(c);
+			due = memcmp(c, put_c, sizeof c) != 0;
+		}
+		if (due)
+			flush_locked(0);
+	}
+	gp_trace_unlock(); /* compresses what flush_locked handed over */
+}
+
 /* ---- trace start ---- */
 
 static size_t read_file(const char *path, char *dst, size_t cap)
@@ -955,6 +1086,12 @@ int gp_init(void)
  * every buffer afresh. */
 static void fork_prepare(void)
 {
+	/* Everything recorded goes to the file, and the flusher out of the way (flusher.h);
+	 * the trace lock is not held yet. Not in a child of vfork: no handlers run there. */
+	if (gp_flusher_running && getpid() == gp_pid && !gp_tls.busy) {
+		gp_trace_drain();
+		gp_flusher_pause();
+	}
 	gp_stacks_fork_prepare(); /* unwinding holds none of our locks */
 	gp_trace_lock();
 	writer_lock(); /* no compression half done in the child's copy */
@@ -981,10 +1118,9 @@ static void new_trace_locked(void)
 	if (writer_ready)
 		gp_writer_release(&writer);
 	writer_ready = 0;
-	if (out_fd >= 0)
-		close(out_fd);
-	out_fd = -1;
-	n_allocs = n_frees = n_failed = n_steps = n_chains = 0;
+	close_output();
+	n_allocs = n_frees = n_failed = n_steps = n_chains = n_own = 0;
+	memset(put_c, 0, sizeof put_c);
 	pthread_mutex_lock(&threads_mu);
 	for (unsigned i = 0; i < nthreads; i++) { /* a new trace counts from zero */
 		struct gp_tls *t = threads[i];
@@ -1001,8 +1137,19 @@ static void new_trace_locked(void)
 	start_trace_locked();
 }
 
+/* Start the flusher, noting the allocations glibc makes for it (n_own). */
+static void flusher_start_counted(void)
+{
+	uint64_t before[5], after[5];
+	sum_counts(before);
+	gp_flusher_start();
+	sum_counts(after);
+	add_n(&n_own, after[0] - before[0]);
+}
+
 static void fork_child(void)
 {
+	int saved_errno = errno; /* the child's trace is opened and begun here, inside fork() */
 	/* Only the forking thread lives on in the child. */
 	pthread_mutex_init(&threads_mu, NULL);
 	nthreads = 0;
@@ -1036,10 +1183,19 @@ static void fork_child(void)
 			spare = pending;
 		pending = NULL;
 	}
+	gp_flusher_forget();
 	gp_trace_lock();
-	if (gp_state == GP_STATE_ON)
+	if (gp_state == GP_STATE_ON) {
 		new_trace_locked();
+		/* The child's trace exists from its first moment: a pool worker terminated
+		 * before it recorded much still leaves one. */
+		flush_locked(0);
+	}
+	int on = gp_state == GP_STATE_ON;
 	gp_trace_unlock();
+	if (on)
+		flusher_start_counted();
+	errno = saved_errno;
 }
 
 void gp_init_late(void)
@@ -1058,7 +1214,10 @@ void gp_init_late(void)
 	/* Create the file now: an unwritable place is reported at start, and a process killed
 	 * early still leaves a readable (cut short) trace. */
 	flush_locked(0);
+	int on = gp_state == GP_STATE_ON;
 	gp_trace_unlock();
+	if (on)
+		flusher_start_counted();
 }
 
 void gp_finish(int reason)
@@ -1094,9 +1253,7 @@ void gp_finish(int reason)
 		if (writer_ready)
 			gp_writer_release(&writer);
 		writer_ready = 0;
-		if (out_fd >= 0)
-			close(out_fd);
-		out_fd = -1;
+		close_output();
 		gp_perfmap_keep(out_path, gp_pid); /* JIT and interpreter frames' names */
 		gp_state = GP_STATE_OFF;
 	}
@@ -1110,6 +1267,7 @@ void gp_restart_after_exec(void)
 	if (gp_state == GP_STATE_OFF && buf && getpid() == gp_pid && !fail_reported) {
 		gp_state = GP_STATE_ON;
 		new_trace_locked();
+		flush_locked(0); /* the new trace exists at once, as every trace does */
 	}
 	gp_trace_unlock();
 }
@@ -1150,7 +1308,7 @@ static inline uint32_t step_stack(uint64_t ra, uint64_t cfa)
 void gp_on_alloc_slow(void *p, size_t size, uint64_t ra, uint64_t cfa)
 {
 	gp_count_alloc();
-	if (gp_chunk_header(p) & GP_CHUNK_MMAPPED) /* the fast path takes no mapped chunk */
+	if (gp_alloc_mmapped(p)) /* the fast path takes no mapped chunk */
 		gp_tls.rq_mm = (uint64_t)p;
 	uint32_t csh = gp_callsite(ra);
 	uint32_t cs = csh & ~GP_CALLSITE_HOT;
@@ -1484,7 +1642,7 @@ static inline int maybe_relocation(const struct gp_tls *t, const uint32_t *sh, c
 GP_HOT int gp_free_check(void *p)
 {
 	struct gp_tls *t = &gp_tls;
-	uint64_t a = (uint64_t)p, chunk = gp_chunk_header(p) & ~7ull;
+	uint64_t a = (uint64_t)p, chunk = gp_alloc_span(p);
 	if (chunk < t->rqsize + 47 && 2 * t->rspan + 47 >= chunk) {
 		uint32_t *leaf = gp_leaf(t, a); /* the fast path found it */
 		if (!leaf || maybe_relocation(t, gp_leaf_entry(leaf, a), p))
@@ -1546,20 +1704,22 @@ void gp_on_free_slow(void *p, uint64_t ra, uint64_t cfa)
 	int have = block_read(old, e, 1, &b);
 	int reloc = have && t->rq && t->rmaxlo && gp_state == GP_STATE_ON &&
 	            relocation(old, &b, ra, cfa);
-	if (e) /* the block is gone: a relocation watching it from another thread sees that */
+	/* the block is gone: a relocation watching it from another thread sees that */
+	if (e && !gp_alloc_entry_shared(e, have, b.size))
 		gp_shadow_put(sh, old, 0, marked);
 	if (!reloc && have && b.kind != GP_BLOCK_ORIGIN)
 		end_chain(&b);
 }
 
-GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
+/* gp_realloc_begin of block p whose size word (alloc.h) is h. */
+static inline __attribute__((always_inline)) void realloc_begin(void *p, struct gp_realloc *r,
+                                                                 uint64_t h)
 {
 	struct gp_tls *t = &gp_tls;
 	uint32_t *she = gp_shadow_find_t(t, (uint64_t)p), e = she ? *she : 0;
-	uint64_t h = gp_chunk_header(p);
 	r->e = e;
-	/* glibc's chunk header: IS_MMAPPED is bit 1 of the size word before the block. Read it
-	 * now: after a move the old block is gone. */
+	/* glibc's IS_MMAPPED bit (never another allocator's). Read it now: after a move the old
+	 * block is gone. */
 	r->mmapped = (int)(h & GP_CHUNK_MMAPPED);
 	if ((uint64_t)p == t->rq) /* the watched block is resized: no longer a fresh block */
 		gp_watch_reset(t);
@@ -1576,10 +1736,26 @@ GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
 	r->side = !!(e & GP_SH_SIDE) && r->known;
 	if (!r->known) {
 		/* Not seen allocated (before we were loaded?): the best size we have. */
-		r->b.size = malloc_usable_size(p);
+		r->b.size = gp_usable(p);
 		r->b.ref = ORIGIN_CALLSITE | GP_CALLSITE_NONE;
 		r->b.kind = GP_BLOCK_ORIGIN;
 	}
+}
+
+static __attribute__((noinline)) void realloc_begin_foreign(void *p, struct gp_realloc *r)
+{
+	realloc_begin(p, r, gp_alloc_word_foreign(p));
+}
+
+/* Another allocator's size word is a call away: asked out of line (a tail call), so that
+ * glibc's path stays as it was. */
+GP_HOT void gp_realloc_begin(void *p, struct gp_realloc *r)
+{
+	if (__builtin_expect(!gp_alloc_glibc, 0)) {
+		realloc_begin_foreign(p, r);
+		return;
+	}
+	realloc_begin(p, r, gp_glibc_word(p));
 }
 
 /*
@@ -1665,7 +1841,8 @@ GP_HOT void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uin
 		 * entries are the new block's). A stale chain entry left at p could later be
 		 * read for a block allocated there behind our back and end a live chain. */
 		uint32_t *sh = gp_shadow_find_t(&gp_tls, (uint64_t)p), e = r->e;
-		if (sh && e) /* its mark stays: a spare mark only costs that free a look */
+		if (sh && e && !gp_alloc_entry_shared(e, r->known, r->b.size)) /* its mark stays: a
+			 * spare mark only costs that free a look */
 			__atomic_compare_exchange_n(sh, &e, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		if (side)
 			gp_blocks_drop(&r->b);

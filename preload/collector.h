@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alloc.h"
 #include "blocks.h"
 #include "shadow.h"
 #include "stacks.h"
@@ -111,11 +112,12 @@ static inline int gp_leaf_marked(const uint32_t *leaf, uint64_t p)
 
 /* The common allocation: a heap chunk (not mapped on its own) of at most 31 bytes of slack,
  * in the thread's last shadow leaf, from a call site in this thread's cache whose
- * allocations need no stack now: a 4-byte shadow entry. */
-static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t size, uint64_t ra)
+ * allocations need no stack now: a 4-byte shadow entry. `h` is the block's size word
+ * (gp_alloc_word, or gp_glibc_word where glibc is known to serve it). */
+static inline __attribute__((always_inline)) int gp_on_alloc(void *p, size_t size, uint64_t ra,
+                                                          uint64_t h)
 {
 	struct gp_tls *t = &gp_tls;
-	uint64_t h = gp_chunk_header(p);
 	gp_watch_alloc(t, p, size);
 	/* the cache entry by index, not by pointer: the compiler then addresses it from the
 	 * thread pointer as it does the rest of gp_tls */
@@ -162,8 +164,11 @@ static inline __attribute__((always_inline)) int gp_on_free(void *p)
 	/* it ends before all the recorded sources end, it is not smaller than the watched
 	 * block, it is smaller than a relocation's old block can be, or the sources together
 	 * span less than half of it (gp_free_check() says why): its chunk header, which
-	 * glibc's free reads next anyway, tells */
-	uint64_t chunk = gp_chunk_header(p) & ~7ull;
+	 * glibc's free reads next anyway, tells (another allocator's size is a call away:
+	 * gp_free_check asks it) */
+	if (__builtin_expect(!gp_alloc_glibc, 0))
+		return -1;
+	uint64_t chunk = gp_glibc_word(p) & ~7ull;
 	if (old + chunk < t->rminhi || chunk >= t->rqsize + 47 || chunk < GP_RELOC_MIN + 8 ||
 	    2 * t->rspan + 47 < chunk) {
 		gp_tls_bump(&t->frees);
@@ -188,7 +193,7 @@ struct gp_realloc {
 	int known;   /* p is in the block table (copied to b, left there) */
 	int side;    /* ... in the block table rather than only in its shadow entry */
 	uint32_t e;  /* p's shadow entry at the start */
-	int mmapped; /* glibc's IS_MMAPPED bit was set before the call */
+	int mmapped; /* glibc had served the block with mmap (gp_alloc_mmapped) */
 };
 void gp_realloc_begin(void *p, struct gp_realloc *r);
 /* q = what the real realloc returned (NULL: failed, p is unchanged). */
@@ -212,6 +217,9 @@ static inline void gp_count_free(void)
 	else
 		gp_count_slow(1);
 }
+
+/* Move every buffer's records to the trace file (the flusher's tick, flusher.h). */
+void gp_trace_drain(void);
 
 /* Write everything out and stop (exit, _exit, exec). */
 void gp_finish(int reason);

@@ -2,12 +2,13 @@
  * hooks.c - the interposers, and nothing else: find the real function, guard against
  * recursion, keep errno, hand over to the collector.
  *
- * The real allocator is reached through glibc's __libc_* entry points rather than
- * dlsym(RTLD_NEXT): dlsym itself allocates, and we must work from the very first allocation
- * of the process, before any constructor has run. growprof's numbers (remaps, the mmapped
- * chunk bit) are defined by glibc's malloc anyway.
+ * The real allocator is the next definition of each function (gp_next, alloc.h: glibc's,
+ * or the jemalloc / tcmalloc / mimalloc the program links or preloads after us), found by
+ * the first call of the process. The whole family is interposed, malloc_usable_size
+ * included, so that no block goes from one allocator to another.
  */
 #define _GNU_SOURCE
+#include "alloc.h"
 #include "collector.h"
 #include "gp_format.h"
 #include "modules.h"
@@ -26,14 +27,6 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define LIKELY(x) __builtin_expect(!!(x), 1)
-
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-extern void *__libc_memalign(size_t, size_t);
-extern void *__libc_valloc(size_t);
-extern void *__libc_pvalloc(size_t);
 
 #define RA() ((uint64_t)(uintptr_t)__builtin_return_address(0))
 #define CFA() ((uint64_t)(uintptr_t)__builtin_dwarf_cfa())
@@ -133,10 +126,25 @@ static GP_COLD void *alloc_miss(void *p, size_t n, uint64_t ra, uint64_t cfa)
  * not registered yet (its shadow leaf is unknown), which is how the first allocation of
  * the process and of each thread reach the slow path.
  */
+static __attribute__((noinline)) void *record_alloc_foreign(void *p, size_t n, uint64_t ra,
+                                                            uint64_t cfa);
+
 static inline __attribute__((always_inline)) void *record_alloc(void *p, size_t n, uint64_t ra,
                                                                  uint64_t cfa)
 {
-	if (__builtin_expect(p != NULL, 1) && gp_on_alloc(p, n, ra))
+	/* another allocator: its size word is a call away, made out of line (a tail call) so
+	 * that glibc's path keeps no more registers than before */
+	if (__builtin_expect(!gp_alloc_glibc, 0))
+		return record_alloc_foreign(p, n, ra, cfa);
+	if (__builtin_expect(p != NULL, 1) && gp_on_alloc(p, n, ra, gp_glibc_word(p)))
+		return p;
+	return alloc_miss(p, n, ra, cfa);
+}
+
+static __attribute__((noinline)) void *record_alloc_foreign(void *p, size_t n, uint64_t ra,
+                                                            uint64_t cfa)
+{
+	if (__builtin_expect(p != NULL, 1) && gp_on_alloc(p, n, ra, gp_alloc_word_foreign(p)))
 		return p;
 	return alloc_miss(p, n, ra, cfa);
 }
@@ -144,7 +152,7 @@ static inline __attribute__((always_inline)) void *record_alloc(void *p, size_t 
 /* The same inside the realloc family, which has checked recording() (enter()) already. */
 static inline void *record_alloc_entered(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
-	if (__builtin_expect(p == NULL, 0) || gp_on_alloc(p, n, ra))
+	if (__builtin_expect(p == NULL, 0) || gp_on_alloc(p, n, ra, gp_alloc_word(p)))
 		return p;
 	return alloc_slow(p, n, ra, cfa);
 }
@@ -163,7 +171,7 @@ static __attribute__((noinline)) GP_HOT void free_miss(void *p, uint64_t ra, uin
 		t->busy = 0;
 		*ep = e;
 	}
-	__libc_free(p);
+	gp_next.free(p);
 }
 
 /* Forget the block before the real free: once freed, another thread may get the same
@@ -178,18 +186,18 @@ static inline void record_free(void *p, uint64_t ra, uint64_t cfa)
 EXPORT GP_HOT void *malloc(size_t n)
 {
 	if (__builtin_expect(gp_tls.busy, 0))
-		return __libc_malloc(n);
+		return gp_next.malloc(n);
 	/* n stays on our side of the call: a signal handler may allocate (and use the
 	 * thread's watch) before or after glibc's malloc runs */
-	return record_alloc(__libc_malloc(n), n, RA(), CFA());
+	return record_alloc(gp_next.malloc(n), n, RA(), CFA());
 }
 
 EXPORT GP_HOT void *calloc(size_t n, size_t m)
 {
 	if (__builtin_expect(gp_tls.busy, 0))
-		return __libc_calloc(n, m);
+		return gp_next.calloc(n, m);
 	/* An overflowing n * m fails inside glibc and is not an allocation. */
-	return record_alloc(__libc_calloc(n, m), n * m, RA(), CFA());
+	return record_alloc(gp_next.calloc(n, m), n * m, RA(), CFA());
 }
 
 EXPORT GP_HOT void free(void *p)
@@ -201,19 +209,21 @@ EXPORT GP_HOT void free(void *p)
 			return;
 		}
 	}
-	__libc_free(p);
+	gp_next.free(p);
 }
 
 static GP_HOT void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 {
 	if (!p) { /* realloc(NULL, n) is an allocation */
-		void *q = record_alloc_entered(__libc_realloc(NULL, n), n, ra, cfa);
+		void *q = record_alloc_entered(gp_next.realloc(NULL, n), n, ra, cfa);
 		leave();
 		return q;
 	}
 	if (n == 0) { /* glibc frees the block and returns NULL: a free, not a step */
 		record_free(p, ra, cfa);
-		void *q = __libc_realloc(p, 0);
+		void *q = gp_next.realloc(p, 0);
+		if (q) /* another allocator's answer (mimalloc's): a new block of 0 bytes */
+			q = record_alloc_entered(q, 0, ra, cfa);
 		leave();
 		return q;
 	}
@@ -221,7 +231,7 @@ static GP_HOT void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 	int *ep = err_loc(), e = *ep;
 	gp_realloc_begin(p, &r);
 	*ep = e;
-	void *q = __libc_realloc(p, n);
+	void *q = gp_next.realloc(p, n);
 	e = *ep;
 	gp_realloc_end(p, q, n, &r, ra, cfa);
 	*ep = e;
@@ -232,7 +242,7 @@ static GP_HOT void *do_realloc(void *p, size_t n, uint64_t ra, uint64_t cfa)
 EXPORT GP_HOT void *realloc(void *p, size_t n)
 {
 	if (!enter())
-		return __libc_realloc(p, n);
+		return gp_next.realloc(p, n);
 	return do_realloc(p, n, RA(), CFA());
 }
 
@@ -251,57 +261,51 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m)
 		return NULL;
 	}
 	if (!enter())
-		return __libc_realloc(p, bytes);
+		return gp_next.realloc(p, bytes);
 	return do_realloc(p, bytes, RA(), CFA());
 }
 
 EXPORT void *memalign(size_t align, size_t n)
 {
 	if (!recording())
-		return __libc_memalign(align, n);
-	return record_alloc(__libc_memalign(align, n), n, RA(), CFA());
+		return gp_next.memalign(align, n);
+	return record_alloc(gp_next.memalign(align, n), n, RA(), CFA());
 }
 
+/* The real function checks the alignment, and keeps errno or not, as it does without us. */
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
-	if (align % sizeof(void *) != 0 || (align & (align - 1)) != 0 || align == 0)
-		return EINVAL;
 	int on = recording();
-	int e = errno;
-	void *p = __libc_memalign(align, n);
-	errno = e;
-	if (!p)
-		return ENOMEM;
-	*out = p;
-	if (on)
-		record_alloc(p, n, RA(), CFA());
-	return 0;
+	int rc = gp_next.posix_memalign(out, align, n);
+	if (rc == 0 && on)
+		record_alloc(*out, n, RA(), CFA());
+	return rc;
 }
 
 EXPORT void *aligned_alloc(size_t align, size_t n)
 {
-	if (align == 0 || (align & (align - 1)) != 0) { /* as glibc 2.36 does */
-		errno = EINVAL;
-		return NULL;
-	}
 	if (!recording())
-		return __libc_memalign(align, n);
-	return record_alloc(__libc_memalign(align, n), n, RA(), CFA());
+		return gp_next.aligned_alloc(align, n);
+	return record_alloc(gp_next.aligned_alloc(align, n), n, RA(), CFA());
 }
 
 EXPORT void *valloc(size_t n)
 {
 	if (!recording())
-		return __libc_valloc(n);
-	return record_alloc(__libc_valloc(n), n, RA(), CFA());
+		return gp_next.valloc(n);
+	return record_alloc(gp_next.valloc(n), n, RA(), CFA());
 }
 
 EXPORT void *pvalloc(size_t n)
 {
 	if (!recording())
-		return __libc_pvalloc(n);
-	return record_alloc(__libc_pvalloc(n), n, RA(), CFA());
+		return gp_next.pvalloc(n);
+	return record_alloc(gp_next.pvalloc(n), n, RA(), CFA());
 }
+
+/* What the real allocator answers: a program may write up to it (jemalloc's zmalloc in
+ * redis does), so it must come from the allocator that served the block. */
+EXPORT size_t malloc_usable_size(void *p) { return gp_next.usable_size(p); }
 
 /* ---- copies: evidence for relocations (malloc + copy + free growth, see tls.h) ---- */
 

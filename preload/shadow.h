@@ -7,8 +7,8 @@
  * is unique among live blocks and can index a direct-mapped shadow whose cache lines cover
  * 512 bytes of heap: neighbouring blocks share them, as they share the heap's.
  *
- * The size is kept as the slack between glibc's usable size (from the chunk header) and the
- * requested size (at most 31 for heap chunks), beside the call site of a plain block or the
+ * The size is kept as the slack between the block's usable size (alloc.h) and the requested
+ * size (at most 31 for glibc's heap chunks), beside the call site of a plain block or the
  * id of a chain block (chain ids are recycled slots, see collector.c), or the id of a plain
  * block's captured origin stack. Blocks whose details do not fit (mmapped chunks' larger
  * slack, chain ids past the slots, stack ids past 2^23) are marked SIDE and live in the
@@ -102,18 +102,5 @@ static inline uint32_t gp_shadow_get(uint64_t p)
 	uint32_t *e = gp_shadow_find(p);
 	return e ? *e : 0;
 }
-
-/* glibc's chunk header: the size word before a block. IS_MMAPPED is its bit 1. */
-#define GP_CHUNK_MMAPPED 2u
-static inline uint64_t gp_chunk_header(const void *p) { return ((const uint64_t *)p)[-1]; }
-
-/* The usable size of an allocated block, from its chunk header `h`. */
-static inline uint64_t gp_chunk_usable(uint64_t h)
-{
-	return (h & ~(uint64_t)7) - ((h & GP_CHUNK_MMAPPED) ? 16 : 8);
-}
-
-/* glibc's usable size of an allocated block, read from its chunk header. */
-static inline uint64_t gp_usable(const void *p) { return gp_chunk_usable(gp_chunk_header(p)); }
 
 #endif

@@ -9,6 +9,8 @@ if [ "${1:-}" = "--test" ]; then
   pkgs+=(python3 sqlite3 jq perl git make xz-utils clang libclang-rt-14-dev protobuf-compiler)
   opt+=(chromium)
   pkgs+=(binutils debuginfod) # tests/sym: objcopy/strip/readelf, a debuginfod server on loopback
+  pkgs+=(libjemalloc-dev libtcmalloc-minimal4 libgoogle-perftools-dev libmimalloc-dev redis-server redis-tools) # tests/alloc
+  opt+=(golang-go) # tests/alloc: a real Go program (its own allocator)
   command -v node >/dev/null || opt+=(nodejs) # node and npm may come from elsewhere than apt
   command -v npm >/dev/null || opt+=(npm)
 fi

@@ -958,6 +958,9 @@ static int on_chain_end(struct trace_state *t, uint64_t id)
 
 static int on_counts(struct trace_state *t, const struct gp_counts_rec *x)
 {
+	if (x->own > x->allocs)
+		return -1;
+	t->info->own_allocs = x->own;
 	t->info->totals.allocs = x->allocs;
 	t->info->totals.frees = x->frees;
 	t->info->totals.failed = x->failed;
@@ -1034,6 +1037,8 @@ static int read_all(struct gp_agg *a, struct gp_reader *r, const char *name)
 	if (rc == 0 && !seen_process)
 		rc = agg_fail(a, "trace cut short before its process record");
 	ti->cut_short = gp_reader_cut_short(r) || !ti->complete;
+	/* What a killed process's trace lacks: the ends (and maybe more steps) of these. */
+	ti->open_chains = ti->complete ? 0 : t.nchains;
 
 	/* Chains still alive end with the process. */
 	for (size_t i = 0; i < t.chain_cap && t.nchains; i++)

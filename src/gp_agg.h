@@ -159,6 +159,8 @@ struct gp_trace_info {
 	int complete;       /* an END record was read */
 	int cut_short;      /* the data stopped mid-frame or mid-record */
 	int end_reason;     /* GP_END_* when complete */
+	uint64_t open_chains; /* chains still open where a cut-short trace stops (else 0) */
+	uint64_t own_allocs;  /* of totals.allocs, made for the profiler's flusher thread */
 	struct gp_totals totals;
 };
 

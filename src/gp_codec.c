@@ -109,7 +109,7 @@ static uint64_t get_time(struct gp_cursor *k, struct gp_codec *c)
 	return c->time;
 }
 
-/* A trailing field that readers never needed (depth, counts' steps and chains, END's time):
+/* A trailing field that readers never needed (PROCESS's depth, END's time):
  * 0 when absent, and its damage is not the record's. */
 static uint64_t get_extra(struct gp_cursor *k)
 {
@@ -211,8 +211,15 @@ int gp_codec_decode(struct gp_codec *c, unsigned tag, const uint8_t *payload, si
 		out->u.counts.allocs = gp_get_varint(&k);
 		out->u.counts.frees = gp_get_varint(&k);
 		out->u.counts.failed = gp_get_varint(&k);
-		out->u.counts.steps = get_extra(&k);
-		out->u.counts.chains = get_extra(&k);
+		/* steps and chains, then own, came later: absent, they read as 0 */
+		out->u.counts.steps = out->u.counts.chains = out->u.counts.own = 0;
+		out->u.counts.with_own = 0;
+		if (k.p < k.end) {
+			out->u.counts.steps = gp_get_varint(&k);
+			out->u.counts.chains = gp_get_varint(&k);
+			out->u.counts.with_own = k.p < k.end;
+			out->u.counts.own = out->u.counts.with_own ? gp_get_varint(&k) : 0;
+		}
 		break;
 	case GP_TAG_END:
 		out->u.end.reason = gp_get_varint(&k);

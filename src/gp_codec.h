@@ -84,7 +84,11 @@ struct gp_step_rec {
 };
 
 struct gp_chain_end_rec { uint64_t chain; };
-struct gp_counts_rec { uint64_t allocs, frees, failed, steps, chains; };
+struct gp_counts_rec {
+	uint64_t allocs, frees, failed, steps, chains;
+	uint64_t own;             /* of allocs, those for the profiler's own flusher thread */
+	int with_own;             /* decode: the field was present; encode: write it */
+};
 struct gp_end_rec { uint64_t reason, time; };
 struct gp_segment_rec { uint64_t thread; };
 
@@ -109,7 +113,7 @@ struct gp_record {
 #define GP_STEP_REC_MAX (GP_REC_HEADER + 6 * GP_VARINT_MAX)
 #define GP_CHAIN_END_REC_MAX (GP_REC_HEADER + GP_VARINT_MAX)
 #define GP_SEGMENT_REC_MAX (GP_REC_HEADER + GP_VARINT_MAX)
-#define GP_COUNTS_REC_MAX (GP_REC_HEADER + 5 * GP_VARINT_MAX)
+#define GP_COUNTS_REC_MAX (GP_REC_HEADER + 6 * GP_VARINT_MAX)
 #define GP_END_REC_MAX (GP_REC_HEADER + 2 * GP_VARINT_MAX)
 /* PROCESS, MODULE, STACK: these many bytes plus their strings / frames. */
 #define GP_PROCESS_REC_MAX(exe_len, cmd_len) (GP_REC_HEADER + 7 * GP_VARINT_MAX + (exe_len) + (cmd_len))
@@ -191,6 +195,8 @@ static inline size_t gp_enc_counts(uint8_t *buf, const struct gp_counts_rec *x)
 	gp_rec_u(&r, x->failed);
 	gp_rec_u(&r, x->steps);
 	gp_rec_u(&r, x->chains);
+	if (x->with_own)
+		gp_rec_u(&r, x->own);
 	return gp_rec_end_small(&r, GP_TAG_COUNTS);
 }
 

@@ -90,7 +90,9 @@ enum gp_tag {
 	/* c chain: the chain's block was freed (free or realloc(p, 0)). */
 	GP_TAG_CHAIN_END = 6,
 	/* Counters kept in the process, cumulative since its trace began:
-	 * v allocs, v frees, v failed, v steps, v chains.
+	 * v allocs, v frees, v failed, v steps, v chains, [v own: of allocs, those glibc made for
+	 * the profiler's own flusher thread (its TLS), counted as an interposer in front counts
+	 * them, kept apart so that a process with no allocator call of its own is still seen].
 	 * Written with every flush, so a cut-short trace still has recent counts. */
 	GP_TAG_COUNTS = 7,
 	/* v reason (GP_END_*), v time. The last record of a complete trace. */

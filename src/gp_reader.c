@@ -101,22 +101,20 @@ static int need(struct gp_reader *r, size_t want)
 			r->dbuf = p;
 			r->dcap = cap;
 		}
-		if (r->cpos == r->clen) {
-			if (r->eof)
-				return 0;
+		if (r->cpos == r->clen && !r->eof) {
 			ssize_t n = read_more(r);
 			if (n < 0)
 				return GP_READ_ERROR;
-			if (n == 0) {
+			if (n == 0)
 				r->eof = 1;
-				if (r->frame_left != 0)
-					r->cut_short = 1; /* the stream stops inside a zstd frame */
-				return 0;
-			}
 		}
+		/* Even with all the input consumed, zstd may hold decoded bytes that did not fit
+		 * the output yet (a frame flushed but not ended, as a killed process's trace
+		 * is): call it until it has nothing more to give. */
 		ZSTD_inBuffer in = { r->cbuf, r->clen, r->cpos };
 		ZSTD_outBuffer out = { r->dbuf, r->dcap, r->dlen };
 		size_t ret = ZSTD_decompressStream(r->ds, &out, &in);
+		int progress = in.pos != r->cpos || out.pos != r->dlen;
 		r->consumed += in.pos - r->cpos;
 		r->cpos = in.pos;
 		r->dlen = out.pos;
@@ -126,7 +124,13 @@ static int need(struct gp_reader *r, size_t want)
 				return fail(r, "not a growprof trace (not zstd-compressed)");
 			return fail(r, "corrupt trace data (%s)", ZSTD_getErrorName(ret));
 		}
-		r->frame_left = ret;
+		if (progress) {
+			r->frame_left = ret; /* its hint: 0 at a frame's end */
+		} else if (r->eof) {
+			if (r->frame_left != 0)
+				r->cut_short = 1; /* the stream stops inside a zstd frame */
+			return 0;
+		}
 	}
 	return 1;
 }

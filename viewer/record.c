@@ -6,6 +6,7 @@
 #include "cmds.h"
 #include "run.h"
 #include "view.h"
+#include "silent.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -282,6 +283,7 @@ static void summary(const char *dir, int created)
 		fprintf(stderr, "%zu grew (%s)\n", grew, names);
 	else
 		fprintf(stderr, "none grew\n");
+	gp_silent_note(stderr, "growprof: note: ", a); /* a statically linked allocator */
 	size_t nrows = 0;
 	struct gp_row *rows = gp_view_rows_all(&v, 0, GP_SORT_COPIED, &nrows);
 	if (rows && nrows) {

@@ -1,6 +1,7 @@
 /* report_json.c - the JSON report of ../shared/SPEC.md. */
 #include "gate.h"
 #include "view.h"
+#include "silent.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -112,9 +113,12 @@ void gp_report_json(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 		gp_gate_json_str(out, ti->exe);
 		fputs(", \"cmdline\": ", out);
 		gp_gate_json_str(out, ti->cmdline);
-		fprintf(out, ", \"complete\": %s, \"cut_short\": %s, \"grew\": %s}",
+		fprintf(out, ", \"complete\": %s, \"cut_short\": %s, \"open_chains\": %llu, \"grew\": %s",
 		        ti->complete ? "true" : "false", ti->cut_short ? "true" : "false",
-		        gp_run_trace_grew(v, i) ? "true" : "false");
+		        (unsigned long long)ti->open_chains, gp_run_trace_grew(v, i) ? "true" : "false");
+		/* 0: a statically linked allocator the preload cannot see (silent.h) */
+		fprintf(out, ", \"allocator_calls\": %llu, \"own_allocs\": %llu}",
+		        (unsigned long long)gp_silent_calls(ti), (unsigned long long)ti->own_allocs);
 	}
 	fputs("],\n\"totals\": ", out);
 	totals(out, t);

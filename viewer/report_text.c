@@ -1,6 +1,7 @@
 /* report_text.c - the hotspot table for a terminal (80 columns). */
 #include "gate.h"
 #include "view.h"
+#include "silent.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -166,16 +167,25 @@ static void processes(FILE *out, struct gp_view *v)
 	free(c);
 }
 
+/* One line per trace cut short (its process killed, or its disk full): which, and what it
+ * lacks, so that nobody takes its numbers for a whole run's. */
+static void cut_short_lines(FILE *out, struct gp_view *v)
+{
+	const struct gp_agg *a = &v->agg;
+	for (size_t i = 0; i < a->ntraces; i++)
+		if (a->traces[i].cut_short && !gp_run_trace_damaged(v, i)) /* noted below */
+			fprintf(out, "warning: %s was cut short (ended by signal, chains still open: "
+			        "%llu); numbers cover what it recorded\n", a->traces[i].file,
+			        (unsigned long long)a->traces[i].open_chains);
+}
+
 void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 {
 	const struct gp_agg *a = &v->agg;
 	const struct gp_totals *t = &a->totals;
 	char n1[32], n2[32], n3[32], n4[32];
 	processes(out, v);
-	for (size_t i = 0; i < a->ntraces; i++)
-		if (a->traces[i].cut_short && !gp_run_trace_damaged(v, i)) /* noted below */
-			fprintf(out, "warning: %s was cut short (the process did not finish writing it); "
-			        "numbers cover what it recorded\n", a->traces[i].file);
+	cut_short_lines(out, v);
 	for (size_t i = 0; i < v->run.nnotes; i++)
 		fprintf(out, "warning: %s\n", v->run.notes[i]);
 	char missing[512];
@@ -183,6 +193,7 @@ void gp_report_text(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	if (nmissing)
 		fprintf(out, "warning: %zu module%s not found here, so %s frames are unnamed: %s\n",
 		        nmissing, nmissing == 1 ? "" : "s", nmissing == 1 ? "its" : "their", missing);
+	gp_silent_note(out, "note: ", a);
 	fprintf(out, "  allocs %s, frees %s, steps %s, failed %s\n", gp_fmt_count(n1, 32, t->allocs),
 	        gp_fmt_count(n2, 32, t->frees), gp_fmt_count(n3, 32, t->steps),
 	        gp_fmt_count(n4, 32, t->failed));

@@ -45,6 +45,9 @@ static const char *const default_wrappers[] = {
 	"sqlite3DbReallocOrFree",
 	"jv_mem_alloc", "jv_mem_alloc_unguarded", "jv_mem_calloc", "jv_mem_realloc",
 	"CRYPTO_malloc", "CRYPTO_zalloc", "CRYPTO_realloc", "CRYPTO_clear_realloc",
+	/* Redis and Valkey (zmalloc.c): the site of an sds's growth is _sdsMakeRoomFor */
+	"zmalloc", "zcalloc", "zrealloc", "zmalloc_usable", "zcalloc_usable", "zrealloc_usable",
+	"ztrymalloc*", "ztrycalloc*", "ztryrealloc*", "zmalloc_no_tcache", "zfree_no_tcache",
 	/* C++ */
 	"operator new*", "operator delete*", "std::__new_allocator<*", "__gnu_cxx::new_allocator<*",
 	"std::allocator<*", "std::allocator_traits<*",

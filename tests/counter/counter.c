@@ -16,6 +16,9 @@
  *  - dlsym's own malloc/calloc during bootstrap are served from a static arena whose blocks
  *    are never forwarded to the next free;
  *  - errno is what the forwarded call left;
+ *  - remaps are glibc's only: the mmapped bit of a block's chunk header is read only when
+ *    the allocator behind the profiler (the first object after us, profilers skipped, that
+ *    defines malloc) is libc; jemalloc, tcmalloc and mimalloc blocks have no such header;
  *  - after fork() the child starts counting from zero (it keeps the table of live blocks,
  *    with their step counts reset: a chain that steps in the child is counted in the
  *    child) and writes its own file; a process that did not come from our fork() wrapper
@@ -25,6 +28,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -253,6 +257,36 @@ static void *resolve(const char *name, int required)
     return f;
 }
 
+/* Does the allocator serving the blocks come from libc? The first object after counter.so in
+ * lookup order (the initial objects' link map order) that defines malloc itself, skipping
+ * libgrowprof.so, which forwards. Called while resolving: dlsym's allocations go to the
+ * arena. */
+static int blocks_are_glibc;
+
+static void find_allocator(void)
+{
+    struct link_map *self = NULL, *def = NULL;
+    Dl_info info;
+    if (!dladdr1((void *)find_allocator, &info, (void **)&self, RTLD_DL_LINKMAP) || !self)
+        die("dladdr1 does not know counter.so");
+    for (struct link_map *l = self->l_next; l; l = l->l_next) {
+        /* not the vdso (no scope to search), nor the profiler */
+        if (!l->l_name || l->l_name[0] != '/' || strstr(l->l_name, "libgrowprof"))
+            continue;
+        /* a handle of its own (a link map not dlopen'ed has no scope): malloc is searched in
+         * l first, then in its dependencies */
+        void *h = dlopen(l->l_name, RTLD_LAZY | RTLD_NOLOAD);
+        void *f = h ? dlsym(h, "malloc") : NULL;
+        int here = f && dladdr1(f, &info, (void **)&def, RTLD_DL_LINKMAP) && def == l;
+        if (h)
+            dlclose(h);
+        if (here)
+            break;
+        def = NULL;
+    }
+    blocks_are_glibc = !def || (def->l_name && strstr(def->l_name, "/libc.so"));
+}
+
 static void init(void)
 {
     if (init_state == 2)
@@ -272,6 +306,7 @@ static void init(void)
     next.valloc = (valloc_fn)(uintptr_t)resolve("valloc", 1);
     next.pvalloc = (valloc_fn)(uintptr_t)resolve("pvalloc", 1);
     next.fork = (fork_fn)(uintptr_t)resolve("fork", 1);
+    find_allocator();
     init_pid = getpid();
     __sync_synchronize();
     init_state = 2;
@@ -327,10 +362,11 @@ __attribute__((noinline)) static void count_free(void *p)
     pthread_mutex_unlock(&lock);
 }
 
-/* the mmapped bit of glibc's chunk header, read before the realloc call */
+/* the mmapped bit of glibc's chunk header, read before the realloc call (another
+ * allocator's block has none: never a remap) */
 static int is_mmapped(const void *p)
 {
-    return (((const size_t *)p)[-1] & 2) != 0;
+    return blocks_are_glibc && (((const size_t *)p)[-1] & 2) != 0;
 }
 
 struct pre {

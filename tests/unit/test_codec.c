@@ -246,12 +246,19 @@ static void long_records(void)
 	CHECK_U(y.u.module.build_id[0], 0x12);
 
 	x.tag = GP_TAG_COUNTS;
-	x.u.counts = (struct gp_counts_rec){ 5, 4, 3, 2, 1 };
+	x.u.counts = (struct gp_counts_rec){ .allocs = 5, .frees = 4, .failed = 3, .steps = 2,
+	                                     .chains = 1 };
 	static const uint8_t n1[] = { GP_TAG_COUNTS, 5, 5, 4, 3, 2, 1 };
 	want_bytes(&e, &x, n1, sizeof n1, "counts");
 	CHECK_I(decode(&d, n1, &y), 1);
 	CHECK_U(y.u.counts.allocs, 5);
 	CHECK_U(y.u.counts.chains, 1);
+	x.u.counts.own = 2;
+	x.u.counts.with_own = 1;
+	static const uint8_t n2[] = { GP_TAG_COUNTS, 6, 5, 4, 3, 2, 1, 2 };
+	want_bytes(&e, &x, n2, sizeof n2, "counts with own");
+	CHECK_I(decode(&d, n2, &y), 1);
+	CHECK_U(y.u.counts.own, 2);
 	x.tag = GP_TAG_END;
 	x.u.end = (struct gp_end_rec){ .reason = GP_END_EXEC, .time = 128 };
 	static const uint8_t d1[] = { GP_TAG_END, 3, 0x02, 0x80, 0x01 };
@@ -291,13 +298,26 @@ static void damage(void)
 	static const uint8_t unk[] = { 42, 2, 0xff, 0xff };
 	CHECK_I(decode(&d, unk, &y), 0);
 	CHECK_U(y.tag, 42);
-	/* trailing fields readers never needed may be missing or damaged */
-	static const uint8_t n3[] = { GP_TAG_COUNTS, 4, 1, 2, 3, 0x80 };
+	/* counts: three fields, or five, or six (own); steps without chains is damage */
+	static const uint8_t n3[] = { GP_TAG_COUNTS, 3, 1, 2, 3 };
 	CHECK_I(decode(&d, n3, &y), 1);
 	CHECK_U(y.u.counts.failed, 3);
 	CHECK_U(y.u.counts.steps, 0);
+	CHECK_I(y.u.counts.with_own, 0);
+	static const uint8_t n4[] = { GP_TAG_COUNTS, 4, 1, 2, 3, 4 };
+	CHECK_I(decode(&d, n4, &y), -1);
+	static const uint8_t n6[] = { GP_TAG_COUNTS, 6, 9, 2, 3, 4, 5, 6 };
+	CHECK_I(decode(&d, n6, &y), 1);
+	CHECK_U(y.u.counts.chains, 5);
+	CHECK_I(y.u.counts.with_own, 1);
+	CHECK_U(y.u.counts.own, 6);
+	/* a trailing field readers never needed may be missing or damaged */
 	static const uint8_t d0[] = { GP_TAG_END, 1, 0x01 };
 	CHECK_I(decode(&d, d0, &y), 1);
+	CHECK_U(y.u.end.time, 0);
+	static const uint8_t d2[] = { GP_TAG_END, 2, 0x01, 0x80 };
+	CHECK_I(decode(&d, d2, &y), 1);
+	CHECK_U(y.u.end.reason, 1);
 	CHECK_U(y.u.end.time, 0);
 }
 

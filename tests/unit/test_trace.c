@@ -425,6 +425,7 @@ static void check_main_info(const struct gp_trace_info *ti, const char *file)
 	CHECK_S(ti->cmdline, "app --size 100");
 	CHECK_I(ti->complete, 1);
 	CHECK_I(ti->cut_short, 0);
+	CHECK_U(ti->open_chains, 0); /* chain 3 ends with the process */
 	CHECK_I(ti->end_reason, GP_END_EXIT);
 	check_main_totals(&ti->totals, 1);
 }
@@ -561,6 +562,7 @@ static void test_main(void)
 		CHECK_I(load_mem(&a, &r, z.data, z.len), 0, "(%s)", a.err);
 		CHECK_I(a.traces[0].complete, 0);
 		CHECK_I(a.traces[0].cut_short, 1);
+		CHECK_U(a.traces[0].open_chains, 1); /* chain 3: begun, stepped, never ended */
 		check_main_agg(&a, 1);
 		gp_agg_release(&a);
 		tb_z_release(&z);
@@ -1016,6 +1018,44 @@ static void test_reader(void)
 	gp_reader_free(NULL);
 	tb_z_release(&z);
 	tb_release(&b);
+
+	SECTION("gp_reader: a frame flushed but not ended (a killed process's) reads to its last "
+	        "record, past what fits the output buffer when the input runs out");
+	{
+		struct tb k;
+		tb_init(&k);
+		tb_header(&k, GP_FORMAT_VERSION);
+		tb_record(&k, 77, "a", 1);
+		/* 1,200 records of 100 bytes (120 KB, one zstd block) in the last put: more than
+		 * the reader's first output buffer (64 KiB), decoded from input it has read at
+		 * once (the reader before the fix saw 642 of them) */
+		uint8_t rec[102] = { 78, 100 };
+		for (int i = 0; i < 1200; i++) {
+			memset(rec + 2, i & 0xff, 100);
+			tb_raw(&k, rec, sizeof rec);
+		}
+		tb_compress(&k, TB_PER_ITEM, &z);
+		size_t cut = z.marks[z.nmarks - 1]; /* flushed, before the frame's end */
+		CHECK(cut < z.len);
+		struct gp_reader *r = gp_reader_open_mem(z.data, cut);
+		unsigned tag;
+		const uint8_t *p;
+		size_t len;
+		CHECK_I(gp_reader_next(r, &tag, &p, &len), GP_READ_RECORD);
+		CHECK_U(tag, 77);
+		int n = 0, same = 1;
+		while (gp_reader_next(r, &tag, &p, &len) == GP_READ_RECORD) {
+			same &= tag == 78 && len == 100 && p[99] == (n & 0xff);
+			n++;
+		}
+		CHECK_I(n, 1200);
+		CHECK_I(same, 1);
+		CHECK(gp_reader_error(r) == NULL);
+		CHECK_I(gp_reader_cut_short(r), 1); /* the frame never ended */
+		gp_reader_free(r);
+		tb_z_release(&z);
+		tb_release(&k);
+	}
 
 	SECTION("gp_reader: a record of exactly GP_RECORD_MAX (16 MiB) bytes is read");
 	{
