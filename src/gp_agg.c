@@ -1,9 +1,9 @@
 /* gp_agg.c - records -> totals, sites and origins (see gp_agg.h). */
 #include "gp_agg.h"
 
+#include "gp_codec.h"
 #include "gp_format.h"
 #include "gp_reader.h"
-#include "gp_record.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -372,8 +372,6 @@ struct trace_state {
 	struct gp_frame *frames; /* scratch for the resolver */
 	size_t frames_cap;
 	uint32_t unknown_site;   /* site of stack id 0 / undefined stacks */
-	uint64_t last_chain;     /* chain ids come as deltas (gp_format.h) */
-	unsigned version;        /* of the file's format */
 	int have_unknown;
 };
 
@@ -746,24 +744,16 @@ static char *dup_bytes(const uint8_t *p, size_t n)
 
 /* ---- records ------------------------------------------------------------------------- */
 
-static int on_process(struct trace_state *t, struct gp_cursor *c)
+static int on_process(struct trace_state *t, const struct gp_process_rec *x)
 {
 	struct gp_trace_info *ti = t->info;
-	ti->pid = gp_get_varint(c);
-	ti->ppid = gp_get_varint(c);
-	gp_get_varint(c); /* start realtime */
-	gp_get_varint(c); /* start monotonic */
-	size_t n;
-	const uint8_t *exe = gp_get_bytes(c, &n);
-	if (c->bad)
-		return -1;
+	ti->pid = x->pid;
+	ti->ppid = x->ppid;
 	free(ti->exe);
-	ti->exe = dup_bytes(exe, n);
-	const uint8_t *cmd = gp_get_bytes(c, &n);
-	if (c->bad)
-		return -1;
+	ti->exe = dup_bytes(x->exe, x->exe_len);
+	size_t n = x->cmdline_len;
 	free(ti->cmdline);
-	ti->cmdline = dup_bytes(cmd, n);
+	ti->cmdline = dup_bytes(x->cmdline, n);
 	if (ti->cmdline) {
 		while (n > 0 && ti->cmdline[n - 1] == 0)
 			n--; /* the last argument's terminator */
@@ -775,15 +765,11 @@ static int on_process(struct trace_state *t, struct gp_cursor *c)
 	return 0;
 }
 
-static int on_module(struct trace_state *t, struct gp_cursor *c)
+static int on_module(struct trace_state *t, const struct gp_module_rec *x)
 {
 	struct gp_agg *a = t->a;
-	uint64_t id = gp_get_varint(c), bias = gp_get_varint(c);
-	uint64_t lo = gp_get_varint(c), hi = gp_get_varint(c);
-	size_t plen, blen;
-	const uint8_t *path = gp_get_bytes(c, &plen);
-	const uint8_t *bid = gp_get_bytes(c, &blen);
-	if (c->bad || lo > hi)
+	uint64_t id = x->id, lo = x->lo, hi = x->hi;
+	if (lo > hi)
 		return -1;
 	struct mod_ent *e;
 	HASH_FIND(hh, t->mods, &id, sizeof id, e);
@@ -802,12 +788,12 @@ static int on_module(struct trace_state *t, struct gp_cursor *c)
 	}
 	a->modules = mods;
 	m->id = id;
-	m->bias = bias;
+	m->bias = x->bias;
 	m->lo = lo;
 	m->hi = hi;
-	m->path = dup_bytes(path, plen);
-	m->build_id = (uint8_t *)dup_bytes(bid, blen);
-	m->build_id_len = blen;
+	m->path = dup_bytes(x->path, x->path_len);
+	m->build_id = (uint8_t *)dup_bytes(x->build_id, x->build_id_len);
+	m->build_id_len = x->build_id_len;
 	a->modules[a->nmodules++] = m;
 	e->id = id;
 	e->mod = m;
@@ -816,11 +802,11 @@ static int on_module(struct trace_state *t, struct gp_cursor *c)
 	return lo < hi ? activate(t, m) : 0;
 }
 
-static int on_stack(struct trace_state *t, struct gp_cursor *c)
+static int on_stack(struct trace_state *t, struct gp_stack_rec *x)
 {
-	uint64_t id = gp_get_varint(c), n = gp_get_varint(c);
-	if (c->bad || id == 0 || n > (uint64_t)(c->end - c->p) || n > GP_STACK_FRAMES_MAX)
-		return -1; /* every frame takes at least one byte; the writer caps depth */
+	uint64_t id = x->id, n = x->n;
+	if (id == 0)
+		return -1;
 	struct stack_ent *s;
 	HASH_FIND(hh, t->stacks, &id, sizeof id, s);
 	if (s)
@@ -832,9 +818,8 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 		t->frames = f;
 		t->frames_cap = n;
 	}
-	uint64_t addr = 0;
 	for (uint64_t i = 0; i < n; i++) {
-		addr = i == 0 ? gp_get_varint(c) : addr + (uint64_t)gp_get_zvarint(c);
+		uint64_t addr = gp_stack_rec_next(x);
 		/* Every frame is a return address: look up the call instruction before it. */
 		uint64_t look = addr ? addr - 1 : 0;
 		const struct gp_module *m = module_of(t, look);
@@ -842,7 +827,7 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 		t->frames[i].raw = addr;
 		t->frames[i].addr = m ? look - m->bias : look;
 	}
-	if (c->bad)
+	if (x->frames.bad)
 		return -1;
 	struct gp_agg *a = t->a;
 	if (a->nstacks == a->capstacks) {
@@ -873,20 +858,11 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 	return 0;
 }
 
-/* A chain id: a delta from the last one read. */
-static uint64_t get_chain(struct trace_state *t, struct gp_cursor *c)
+static int on_chain(struct trace_state *t, const struct gp_chain_rec *x)
 {
-	int64_t d = gp_get_zvarint(c);
-	t->last_chain += (uint64_t)d;
-	return t->last_chain;
-}
-
-static int on_chain(struct trace_state *t, struct gp_cursor *c)
-{
-	uint64_t id = get_chain(t, c), origin = gp_get_varint(c), size = gp_get_varint(c);
-	gp_get_varint(c); /* time */
-	uint64_t kind = c->p < c->end ? gp_get_varint(c) : GP_CHAIN_REALLOC;
-	if (c->bad || id == 0 || kind > GP_CHAIN_RELOCATION)
+	uint64_t id = x->chain, origin = x->origin, size = x->size;
+	unsigned kind = x->kind;
+	if (id == 0)
 		return -1;
 	struct chain_ent *e = chain_find(t, id);
 	if (e)
@@ -905,29 +881,12 @@ static int on_chain(struct trace_state *t, struct gp_cursor *c)
 	return 0;
 }
 
-static int on_step(struct trace_state *t, struct gp_cursor *c)
+static int on_step(struct trace_state *t, const struct gp_step_rec *x)
 {
 	struct gp_agg *a = t->a;
-	uint64_t id = get_chain(t, c), stack, flags;
-	int64_t delta;
-	if (t->version >= 3) {
-		uint64_t sf = gp_get_varint(c);
-		stack = sf >> 3;
-		flags = sf & (GP_STEP_MOVED | GP_STEP_REMAP);
-		delta = gp_get_zvarint(c);
-		if (sf & GP_STEP_TIMED)
-			gp_get_varint(c); /* time */
-	} else {
-		stack = gp_get_varint(c);
-		delta = gp_get_zvarint(c);
-		flags = gp_get_varint(c);
-		gp_get_varint(c); /* time */
-		if (t->version < 2)
-			gp_get_varint(c); /* thread */
-	}
-	int have_copied = c->p < c->end;
-	uint64_t copied = have_copied ? gp_get_varint(c) : 0;
-	if (c->bad || id == 0 || (flags & GP_STEP_REMAP && !(flags & GP_STEP_MOVED)))
+	uint64_t id = x->chain, stack = x->stack, flags = x->flags, copied = x->copied;
+	int64_t delta = x->delta;
+	if (id == 0)
 		return -1;
 	struct chain_ent *ch = chain_find(t, id);
 	if (!ch)
@@ -936,7 +895,7 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 	if (delta < 0 ? (uint64_t)-delta > old : new < old)
 		return -1; /* a size below 0 or past 2^64 */
 	ch->cur = new;
-	if (!have_copied)
+	if (!x->with_copied)
 		copied = old < new ? old : new;
 	struct gp_stack *st;
 	uint32_t site = site_of_stack(t, stack, &st, ch->kind == GP_KIND_RELOCATION);
@@ -988,11 +947,8 @@ static int on_step(struct trace_state *t, struct gp_cursor *c)
 	return 0;
 }
 
-static int on_chain_end(struct trace_state *t, struct gp_cursor *c)
+static int on_chain_end(struct trace_state *t, uint64_t id)
 {
-	uint64_t id = get_chain(t, c);
-	if (c->bad)
-		return -1;
 	struct chain_ent *ch = chain_find(t, id);
 	if (!ch)
 		return -1;
@@ -1000,50 +956,22 @@ static int on_chain_end(struct trace_state *t, struct gp_cursor *c)
 	return 0;
 }
 
-/* A thread's segment of chain records begins (version 2): chain ids count from 0 again. */
-static int on_segment(struct trace_state *t, struct gp_cursor *c)
+static int on_counts(struct trace_state *t, const struct gp_counts_rec *x)
 {
-	gp_get_varint(c); /* thread */
-	if (c->bad || t->version < 2)
+	if (x->own > x->allocs)
 		return -1;
-	t->last_chain = 0;
+	t->info->own_allocs = x->own;
+	t->info->totals.allocs = x->allocs;
+	t->info->totals.frees = x->frees;
+	t->info->totals.failed = x->failed;
 	return 0;
 }
 
-static int on_counts(struct trace_state *t, struct gp_cursor *c)
+static int on_end(struct trace_state *t, const struct gp_end_rec *x)
 {
-	uint64_t allocs = gp_get_varint(c), frees = gp_get_varint(c), failed = gp_get_varint(c);
-	if (c->bad)
-		return -1;
-	if (c->p < c->end) { /* steps and chains (counted from the records), then own */
-		gp_get_varint(c);
-		gp_get_varint(c);
-		uint64_t own = c->p < c->end ? gp_get_varint(c) : 0;
-		if (c->bad || own > allocs)
-			return -1;
-		t->info->own_allocs = own;
-	}
-	t->info->totals.allocs = allocs;
-	t->info->totals.frees = frees;
-	t->info->totals.failed = failed;
-	return 0;
-}
-
-static int on_end(struct trace_state *t, struct gp_cursor *c)
-{
-	uint64_t reason = gp_get_varint(c);
-	if (c->bad)
-		return -1;
 	t->info->complete = 1;
-	t->info->end_reason = (int)reason;
+	t->info->end_reason = (int)x->reason;
 	return 0;
-}
-
-static const char *tag_name(unsigned tag)
-{
-	static const char *names[] = { "?", "process", "module", "stack", "chain", "step",
-	                               "chain-end", "counts", "end", "segment" };
-	return tag < sizeof names / sizeof *names ? names[tag] : "?";
 }
 
 static int read_all(struct gp_agg *a, struct gp_reader *r, const char *name)
@@ -1061,15 +989,13 @@ static int read_all(struct gp_agg *a, struct gp_reader *r, const char *name)
 	memset(ti, 0, sizeof *ti);
 	ti->file = strdup(name);
 
-	struct trace_state t = { .a = a, .info = ti, .version = gp_reader_version(r) };
+	struct trace_state t = { .a = a, .info = ti };
 	int rc = 0, seen_process = 0;
 	uint64_t nrec = 0;
-	unsigned tag;
-	const uint8_t *p;
-	size_t len;
+	struct gp_record rec;
 	int st;
-	while ((st = gp_reader_next(r, &tag, &p, &len)) == GP_READ_RECORD) {
-		struct gp_cursor c = { p, p + len, 0 };
+	while ((st = gp_reader_next_rec(r, &rec)) == GP_READ_RECORD || st == GP_READ_BAD) {
+		unsigned tag = rec.tag;
 		if (ti->complete) {
 			rc = agg_fail(a, "corrupt trace: data after the end record");
 			break;
@@ -1078,24 +1004,28 @@ static int read_all(struct gp_agg *a, struct gp_reader *r, const char *name)
 			rc = agg_fail(a, "corrupt trace: first record is not a process record");
 			break;
 		}
-		switch (tag) {
-		case GP_TAG_PROCESS: rc = seen_process ? -1 : on_process(&t, &c); seen_process = 1; break;
-		case GP_TAG_MODULE: rc = on_module(&t, &c); break;
-		case GP_TAG_STACK: rc = on_stack(&t, &c); break;
-		case GP_TAG_CHAIN: rc = on_chain(&t, &c); break;
-		case GP_TAG_STEP: rc = on_step(&t, &c); break;
-		case GP_TAG_CHAIN_END: rc = on_chain_end(&t, &c); break;
-		case GP_TAG_COUNTS: rc = on_counts(&t, &c); break;
-		case GP_TAG_END: rc = on_end(&t, &c); break;
-		case GP_TAG_SEGMENT: rc = on_segment(&t, &c); break;
-		default: break; /* a newer minor addition: skip it */
+		if (st == GP_READ_BAD)
+			rc = -1;
+		else switch (tag) {
+		case GP_TAG_PROCESS:
+			rc = seen_process ? -1 : on_process(&t, &rec.u.process);
+			seen_process = 1;
+			break;
+		case GP_TAG_MODULE: rc = on_module(&t, &rec.u.module); break;
+		case GP_TAG_STACK: rc = on_stack(&t, &rec.u.stack); break;
+		case GP_TAG_CHAIN: rc = on_chain(&t, &rec.u.chain); break;
+		case GP_TAG_STEP: rc = on_step(&t, &rec.u.step); break;
+		case GP_TAG_CHAIN_END: rc = on_chain_end(&t, rec.u.chain_end.chain); break;
+		case GP_TAG_COUNTS: rc = on_counts(&t, &rec.u.counts); break;
+		case GP_TAG_END: rc = on_end(&t, &rec.u.end); break;
+		default: break; /* SEGMENT (the codec's), or a newer minor addition: skip it */
 		}
 		if (rc == -2) {
 			rc = agg_fail(a, "out of memory");
 			break;
 		}
 		if (rc) {
-			rc = agg_fail(a, "corrupt trace: bad %s record #%llu", tag_name(tag),
+			rc = agg_fail(a, "corrupt trace: bad %s record #%llu", gp_codec_tag_name(tag),
 			              (unsigned long long)nrec + 1);
 			break;
 		}

@@ -21,6 +21,9 @@
  * A complete trace ends with an END record. A trace without one was cut short (SIGKILL,
  * disk full, crash): every whole record before the damage is still valid.
  *
+ * src/gp_codec.{h,c} is the one encoder and decoder of these records (SEGCOLS: gp_segcols):
+ * a change to a record here is made there, and nowhere else.
+ *
  * Identifiers (module, stack, chain) are assigned by the writer, start at 1, and are only
  * meaningful within one trace file. A record only refers to ids defined by earlier records.
  *

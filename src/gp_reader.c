@@ -1,6 +1,7 @@
 /* gp_reader.c - stream a trace's records out of its zstd frames (see gp_reader.h). */
 #include "gp_reader.h"
 
+#include "gp_codec.h"
 #include "gp_format.h"
 #include "gp_record.h"
 #include "gp_segcols.h"
@@ -35,6 +36,7 @@ struct gp_reader {
 	size_t xcap, xpos, xlen;
 
 	unsigned version;
+	struct gp_codec codec;    /* gp_reader_next_rec's deltas */
 	int cut_short;
 	int failed;
 	char err[160];
@@ -184,6 +186,7 @@ static void read_header(struct gp_reader *r)
 		return;
 	}
 	r->version = v;
+	gp_codec_init(&r->codec, v);
 	r->dpos = GP_MAGIC_LEN + 1;
 }
 
@@ -302,6 +305,17 @@ static int next_record(struct gp_reader *r, unsigned *tag, const uint8_t **paylo
 	r->cut_short = 1;
 	r->dpos = r->dlen;
 	return GP_READ_END;
+}
+
+int gp_reader_next_rec(struct gp_reader *r, struct gp_record *rec)
+{
+	unsigned tag;
+	const uint8_t *p;
+	size_t len;
+	int rc = gp_reader_next(r, &tag, &p, &len);
+	if (rc != GP_READ_RECORD)
+		return rc;
+	return gp_codec_decode(&r->codec, tag, p, len, rec) < 0 ? GP_READ_BAD : GP_READ_RECORD;
 }
 
 const char *gp_reader_error(const struct gp_reader *r) { return r->failed ? r->err : NULL; }

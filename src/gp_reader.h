@@ -18,7 +18,10 @@ enum gp_read_status {
 	GP_READ_RECORD = 1, /* a record was returned */
 	GP_READ_END = 0,    /* no more records */
 	GP_READ_ERROR = -1, /* see gp_reader_error() */
+	GP_READ_BAD = 2,    /* gp_reader_next_rec: a record whose payload does not decode */
 };
+
+struct gp_record;
 
 /*
  * Open the trace at `path` and check its magic and version.
@@ -35,6 +38,16 @@ struct gp_reader *gp_reader_open_mem(const void *data, size_t len);
  * @return GP_READ_RECORD, GP_READ_END or GP_READ_ERROR.
  */
 int gp_reader_next(struct gp_reader *r, unsigned *tag, const uint8_t **payload, size_t *len);
+
+/*
+ * Next record, decoded by gp_codec (chain ids and times made absolute): sets *rec (its
+ * strings and frames valid until the next call). A tag the codec does not know comes back
+ * as GP_READ_RECORD with only rec->tag set: skip it. Use either this or gp_reader_next on a
+ * reader, not both (the deltas would go astray).
+ * @return GP_READ_RECORD, GP_READ_BAD (rec->tag says which kind; the caller names it),
+ * GP_READ_END or GP_READ_ERROR.
+ */
+int gp_reader_next_rec(struct gp_reader *r, struct gp_record *rec);
 
 /* @return NULL if no error happened, else a one-line lowercase message without the file name. */
 const char *gp_reader_error(const struct gp_reader *r);

@@ -14,7 +14,7 @@ out=${GP_FUZZ_OUT:-/tmp/growprof-fuzz}
 cc=${CC:-clang}
 mkdir -p "$out"
 
-core="$root/src/gp_record.c $root/src/gp_segcols.c $root/src/gp_reader.c $root/src/gp_agg.c"
+core="$root/src/gp_record.c $root/src/gp_codec.c $root/src/gp_segcols.c $root/src/gp_reader.c $root/src/gp_agg.c"
 flags="-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -I$root/src"
 
 # shellcheck disable=SC2086
@@ -30,7 +30,7 @@ $cc $flags -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 echo "built $out/fuzz_replay"
 
 # shellcheck disable=SC2086
-$cc $flags -I"$root/tests/unit" "$root/src/gp_record.c" "$root/src/gp_writer.c" "$root/src/gp_segcols.c" \
+$cc $flags -I"$root/tests/unit" "$root/src/gp_record.c" "$root/src/gp_codec.c" "$root/src/gp_writer.c" "$root/src/gp_segcols.c" \
 	"$root/tests/unit/tb.c" "$here/gen_corpus.c" -lzstd -o "$out/gen_corpus"
 echo "built $out/gen_corpus"
 

@@ -2,7 +2,9 @@
  * the site function) so that the two libraries have the same layout and size: the second,
  * loaded after the first is closed, is likely mapped at the same address.
  * dlr_entry (exported by both) calls DLR_FN, which grows DLR_ROUNDS buffers by +DLR_ADD
- * bytes, DLR_STEPS steps each, recording the truth in *t. */
+ * bytes, DLR_STEPS steps each, recording the truth in *t. dlr_site (exported by both) tells
+ * where DLR_FN is, so that the test knows the reuse really happened: the second library's
+ * site function at the very addresses of the first one's. */
 #define _GNU_SOURCE
 #include "proc.h"
 
@@ -39,4 +41,10 @@ __attribute__((visibility("default"))) uint64_t dlr_entry(gp_truth *t, unsigned 
 {
     *steps = (uint64_t)DLR_ROUNDS * DLR_STEPS;
     return DLR_FN(t, seed);
+}
+
+__attribute__((visibility("default"))) uintptr_t dlr_site(void);
+__attribute__((visibility("default"))) uintptr_t dlr_site(void)
+{
+    return (uintptr_t)&DLR_FN;
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* memfd_create */
 #include "tb.h"
 
+#include "gp_codec.h"
 #include "gp_format.h"
 #include "gp_record.h"
 #include "gp_segcols.h"
@@ -29,7 +30,7 @@ void tb_init(struct tb *b)
 {
 	memset(b, 0, sizeof *b);
 	b->time = 1000;
-	b->version = GP_FORMAT_VERSION;
+	gp_codec_init(&b->codec, GP_FORMAT_VERSION);
 }
 
 void tb_release(struct tb *b)
@@ -69,39 +70,32 @@ static void item(struct tb *b, unsigned tag)
 void tb_header(struct tb *b, unsigned version)
 {
 	uint8_t v = (uint8_t)version;
-	b->version = version;
+	gp_codec_init(&b->codec, version);
 	tb_raw(b, GP_MAGIC, GP_MAGIC_LEN);
 	tb_raw(b, &v, 1);
 	item(b, 0);
 }
 
-/* A record is built in a scratch buffer by gp_rec_*, as the preload does. */
-struct rec {
-	struct gp_rec r;
-	uint8_t *buf;
-};
-
-static void rec_begin(struct rec *x, size_t payload_max)
+/* A record is encoded by gp_codec into a scratch buffer of `room` bytes. */
+static void put_rec(struct tb *b, const struct gp_record *x, size_t room)
 {
-	x->buf = xrealloc(NULL, GP_REC_HEADER + payload_max);
-	gp_rec_begin(&x->r, x->buf);
-}
-
-static void rec_end(struct tb *b, struct rec *x, unsigned tag)
-{
-	size_t n = gp_rec_end(&x->r, tag);
-	tb_raw(b, x->buf, n);
-	item(b, tag);
-	free(x->buf);
+	uint8_t *buf = xrealloc(NULL, room);
+	size_t n = gp_codec_put(&b->codec, buf, x);
+	tb_raw(b, buf, n);
+	item(b, x->tag);
+	free(buf);
 }
 
 void tb_record(struct tb *b, unsigned tag, const void *payload, size_t len)
 {
-	struct rec x;
-	rec_begin(&x, len);
-	memcpy(x.r.p, payload, len);
-	x.r.p += len;
-	rec_end(b, &x, tag);
+	uint8_t *buf = xrealloc(NULL, GP_REC_HEADER + len);
+	struct gp_rec r;
+	gp_rec_begin(&r, buf);
+	memcpy(r.p, payload, len);
+	r.p += len;
+	tb_raw(b, buf, gp_rec_end(&r, tag));
+	item(b, tag);
+	free(buf);
 }
 
 void tb_record_short(struct tb *b, unsigned tag, const void *payload, size_t len)
@@ -126,68 +120,50 @@ void tb_record_padded(struct tb *b, unsigned tag, const void *payload, size_t le
 void tb_process(struct tb *b, uint64_t pid, uint64_t ppid, const char *exe, const char *cmdline,
                 size_t cmdlen, uint64_t depth)
 {
-	struct rec x;
 	size_t elen = strlen(exe);
-	rec_begin(&x, 6 * GP_VARINT_MAX + elen + cmdlen + 2 * GP_VARINT_MAX);
-	gp_rec_u(&x.r, pid);
-	gp_rec_u(&x.r, ppid);
-	gp_rec_u(&x.r, 1700000000000000000ull); /* start realtime */
-	gp_rec_u(&x.r, 123456789);              /* start monotonic */
-	gp_rec_bytes(&x.r, exe, elen);
-	gp_rec_bytes(&x.r, cmdline, cmdlen);
-	gp_rec_u(&x.r, depth);
-	rec_end(b, &x, GP_TAG_PROCESS);
+	struct gp_record x = { .tag = GP_TAG_PROCESS, .u.process = {
+		.pid = pid, .ppid = ppid,
+		.start_realtime = 1700000000000000000ull, .start_mono = 123456789,
+		.exe = (const uint8_t *)exe, .exe_len = elen,
+		.cmdline = (const uint8_t *)cmdline, .cmdline_len = cmdlen, .depth = depth } };
+	put_rec(b, &x, GP_PROCESS_REC_MAX(elen, cmdlen));
 }
 
 void tb_module(struct tb *b, uint64_t id, uint64_t bias, uint64_t lo, uint64_t hi,
                const char *path, const void *build_id, size_t build_id_len)
 {
-	struct rec x;
 	size_t plen = strlen(path);
-	rec_begin(&x, 6 * GP_VARINT_MAX + plen + build_id_len);
-	gp_rec_u(&x.r, id);
-	gp_rec_u(&x.r, bias);
-	gp_rec_u(&x.r, lo);
-	gp_rec_u(&x.r, hi);
-	gp_rec_bytes(&x.r, path, plen);
-	gp_rec_bytes(&x.r, build_id, build_id_len);
-	rec_end(b, &x, GP_TAG_MODULE);
+	struct gp_record x = { .tag = GP_TAG_MODULE, .u.module = {
+		.id = id, .bias = bias, .lo = lo, .hi = hi,
+		.path = (const uint8_t *)path, .path_len = plen,
+		.build_id = build_id, .build_id_len = build_id_len } };
+	put_rec(b, &x, GP_MODULE_REC_MAX(plen, build_id_len));
 }
 
 void tb_stack(struct tb *b, uint64_t id, unsigned n, const uint64_t *addrs)
 {
-	struct rec x;
-	rec_begin(&x, (2 + (size_t)n) * GP_VARINT_MAX);
-	gp_rec_u(&x.r, id);
-	gp_rec_u(&x.r, n);
-	for (unsigned i = 0; i < n; i++) {
-		if (i == 0)
-			gp_rec_u(&x.r, addrs[0]);
-		else
-			gp_rec_z(&x.r, (int64_t)(addrs[i] - addrs[i - 1]));
-	}
-	rec_end(b, &x, GP_TAG_STACK);
+	struct gp_record x = { .tag = GP_TAG_STACK, .u.stack = { .id = id, .n = n, .addrs = addrs } };
+	put_rec(b, &x, GP_STACK_REC_MAX(n));
 }
 
-/* Chain ids go as zigzag deltas from the previous chain id written (gp_format.h). */
-static void put_chain(struct tb *b, struct gp_rec *r, uint64_t chain)
+/*
+ * The time of the next chain record: b->time is the value its time field shows (1000, 1001,
+ * ... as these fixtures always had), which from version 2 on is an increment over the
+ * segment's last time.
+ */
+static uint64_t next_time(struct tb *b)
 {
-	gp_rec_z(r, (int64_t)(chain - b->last_chain));
-	b->last_chain = chain;
+	uint64_t t = b->time++;
+	return b->codec.version >= 2 ? b->codec.time + t : t;
 }
 
 static void chain_rec(struct tb *b, uint64_t id, uint64_t origin_stack, uint64_t size,
                       int with_kind, uint64_t kind)
 {
-	struct rec x;
-	rec_begin(&x, 5 * GP_VARINT_MAX);
-	put_chain(b, &x.r, id);
-	gp_rec_u(&x.r, origin_stack);
-	gp_rec_u(&x.r, size);
-	gp_rec_u(&x.r, b->time++);
-	if (with_kind)
-		gp_rec_u(&x.r, kind);
-	rec_end(b, &x, GP_TAG_CHAIN);
+	struct gp_record x = { .tag = GP_TAG_CHAIN, .u.chain = {
+		.chain = id, .origin = origin_stack, .size = size, .time = next_time(b),
+		.kind = (unsigned)kind, .with_kind = with_kind } };
+	put_rec(b, &x, GP_CHAIN_REC_MAX);
 }
 
 void tb_chain(struct tb *b, uint64_t id, uint64_t origin_stack, uint64_t size)
@@ -204,26 +180,16 @@ void tb_chain_kind(struct tb *b, uint64_t id, uint64_t origin_stack, uint64_t si
 static void step_rec(struct tb *b, uint64_t id, uint64_t stack, uint64_t old_size,
                      uint64_t new_size, unsigned flags, int with_copied, uint64_t copied)
 {
-	struct rec x;
-	rec_begin(&x, 8 * GP_VARINT_MAX);
-	put_chain(b, &x.r, id);
-	if (b->version >= 3) { /* every other step says its time (the writer: when it moved) */
+	struct gp_record x = { .tag = GP_TAG_STEP, .u.step = {
+		.chain = id, .stack = stack, .delta = (int64_t)(new_size - old_size), .flags = flags,
+		.with_copied = with_copied, .copied = copied, .thread = 4242 } };
+	if (b->codec.version >= 3) { /* every other step says its time (the writer: when it moved) */
 		uint64_t t = b->time++;
-		gp_rec_u(&x.r, stack << 3 | flags | (t & 1 ? GP_STEP_TIMED : 0));
-		gp_rec_z(&x.r, (int64_t)(new_size - old_size));
-		if (t & 1)
-			gp_rec_u(&x.r, 1);
+		x.u.step.time = b->codec.time + (t & 1);
 	} else {
-		gp_rec_u(&x.r, stack);
-		gp_rec_z(&x.r, (int64_t)(new_size - old_size)); /* the old size is the chain's */
-		gp_rec_u(&x.r, flags);
-		gp_rec_u(&x.r, b->time++);
-		if (b->version < 2)
-			gp_rec_u(&x.r, 4242); /* thread, in STEP up to version 1 */
+		x.u.step.time = next_time(b);
 	}
-	if (with_copied)
-		gp_rec_u(&x.r, copied);
-	rec_end(b, &x, GP_TAG_STEP);
+	put_rec(b, &x, GP_STEP_REC_MAX);
 }
 
 void tb_step(struct tb *b, uint64_t id, uint64_t stack, uint64_t old_size, uint64_t new_size,
@@ -240,11 +206,8 @@ void tb_step_copied(struct tb *b, uint64_t id, uint64_t stack, uint64_t old_size
 
 void tb_segment(struct tb *b, uint64_t thread)
 {
-	struct rec x;
-	rec_begin(&x, GP_VARINT_MAX);
-	gp_rec_u(&x.r, thread);
-	rec_end(b, &x, GP_TAG_SEGMENT);
-	b->last_chain = 0;
+	struct gp_record x = { .tag = GP_TAG_SEGMENT, .u.segment = { .thread = thread } };
+	put_rec(b, &x, GP_SEGMENT_REC_MAX);
 }
 
 void tb_columns(struct tb *b)
@@ -274,32 +237,23 @@ void tb_columns(struct tb *b)
 
 void tb_chain_end(struct tb *b, uint64_t chain)
 {
-	struct rec x;
-	rec_begin(&x, GP_VARINT_MAX);
-	put_chain(b, &x.r, chain);
-	rec_end(b, &x, GP_TAG_CHAIN_END);
+	struct gp_record x = { .tag = GP_TAG_CHAIN_END, .u.chain_end = { .chain = chain } };
+	put_rec(b, &x, GP_CHAIN_END_REC_MAX);
 }
 
 void tb_counts(struct tb *b, uint64_t allocs, uint64_t frees, uint64_t failed, uint64_t steps,
                uint64_t chains)
 {
-	struct rec x;
-	rec_begin(&x, 5 * GP_VARINT_MAX);
-	gp_rec_u(&x.r, allocs);
-	gp_rec_u(&x.r, frees);
-	gp_rec_u(&x.r, failed);
-	gp_rec_u(&x.r, steps);
-	gp_rec_u(&x.r, chains);
-	rec_end(b, &x, GP_TAG_COUNTS);
+	struct gp_record x = { .tag = GP_TAG_COUNTS, .u.counts = {
+		.allocs = allocs, .frees = frees, .failed = failed, .steps = steps,
+		.chains = chains } };
+	put_rec(b, &x, GP_COUNTS_REC_MAX);
 }
 
 void tb_end(struct tb *b, unsigned reason)
 {
-	struct rec x;
-	rec_begin(&x, 2 * GP_VARINT_MAX);
-	gp_rec_u(&x.r, reason);
-	gp_rec_u(&x.r, b->time++);
-	rec_end(b, &x, GP_TAG_END);
+	struct gp_record x = { .tag = GP_TAG_END, .u.end = { .reason = reason, .time = b->time++ } };
+	put_rec(b, &x, GP_END_REC_MAX);
 }
 
 /* ---- compression ---------------------------------------------------------------------- */

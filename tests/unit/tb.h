@@ -2,7 +2,7 @@
  * tb.h - a trace builder for the tests and the fuzz corpus generator.
  *
  * struct tb collects the *decompressed* bytes of a trace (magic, version, records) built
- * with the gp_rec_* encoders (so with their header layout: a 1-byte length under 128 bytes
+ * with the gp_codec encoders (so with their header layout: a 1-byte length under 128 bytes
  * of payload, else a padded 4-byte one), remembering where each record ends and its tag.
  * tb_compress then runs them through the real gp_writer (on a memfd) the way the preload
  * does, and remembers the compressed offset after each flushed record, so a test can cut the
@@ -12,6 +12,8 @@
  */
 #ifndef GP_TEST_TB_H
 #define GP_TEST_TB_H
+
+#include "gp_codec.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,9 +25,8 @@ struct tb {
 	size_t *ends;     /* decompressed offset just after each item */
 	unsigned *tags;   /* tag of each item (0 for the header) */
 	size_t nitems, capitems;
-	uint64_t time;    /* next timestamp */
-	uint64_t last_chain; /* chain ids are written as deltas from the previous one */
-	unsigned version;    /* of the header: STEP records follow it */
+	uint64_t time;    /* what the next time field shows (an increment from version 2 on) */
+	struct gp_codec codec; /* the header's version, and where the deltas stand */
 };
 
 void tb_init(struct tb *b);
