@@ -1,7 +1,7 @@
 /*
  * gate.h - helpers shared by the CI gate commands (check.c, diff.c) and the reports.
  *
- * They are defined in check.c (so that the viewer's meson.build needs no new file); they
+ * They are defined in gate.c; they
  * never print errors and never exit.
  */
 #ifndef GP_GATE_H
