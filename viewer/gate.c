@@ -93,21 +93,3 @@ int gp_gate_misplaced_option(const char *cmd, char **args, int n)
 			return gp_die_usage(cmd, "'%s': options go before the trace files", args[i]);
 	return 0;
 }
-
-void gp_gate_json_str(FILE *out, const char *s)
-{
-	if (!s) {
-		fputs("null", out);
-		return;
-	}
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
-}

@@ -32,7 +32,4 @@ void gp_gate_warn_cut_short(const struct gp_view *v, const char *cmd);
  * skipped: diff's separator.) */
 int gp_gate_misplaced_option(const char *cmd, char **args, int n);
 
-/* Write s as a JSON string (or null for NULL). */
-void gp_gate_json_str(FILE *out, const char *s);
-
 #endif

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "gp_format.h"
 #include "html_assets.h"
+#include "json.h"
 #include "outputs.h"
 
 #include <math.h>
@@ -44,21 +45,6 @@ static void esc(FILE *out, const char *s)
 				fputc(*p, out);
 		}
 	}
-}
-
-/* A JSON string that is also safe inside <script>: no "</script>", no "<!--". */
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == '<' || *p == '>' || *p == '&')
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
 }
 
 static const char *base(const char *path)
@@ -353,7 +339,7 @@ static void flame_data(FILE *out, const struct gp_folded *f, size_t n, const str
 	        (unsigned long long)(t->moves + rt->moves), (unsigned long long)(t->steps + rt->steps));
 	for (size_t i = 0; i < n; i++) {
 		fputs(i ? ",\n[" : "\n[", out);
-		json_str(out, f[i].stack);
+		gp_json_str_esc(out, f[i].stack, GP_JSON_SCRIPT);
 		fprintf(out, ", %llu, %llu, %llu, %d]", (unsigned long long)f[i].w.bytes_copied,
 		        (unsigned long long)f[i].w.moves, (unsigned long long)f[i].w.steps, f[i].kind);
 	}
