@@ -1,4 +1,5 @@
 /* gp_agg.c - records -> totals, sites and origins (see gp_agg.h). */
+#include "gp_grow.h"
 #include "gp_agg.h"
 
 #include "gp_format.h"
@@ -493,15 +494,10 @@ static int chain_put(struct trace_state *t, struct chain_ent *c)
 {
 	if (c->id < CHAIN_DIRECT) {
 		if (c->id >= t->chain_cap) {
-			size_t cap = t->chain_cap ? t->chain_cap : 1024;
-			while (cap <= c->id)
-				cap *= 2;
-			struct chain_ent **a = realloc(t->chain_arr, cap * sizeof *a);
-			if (!a)
+			size_t had = t->chain_cap;
+			if (GP_GROW(t->chain_arr, t->chain_cap, (size_t)c->id + 1, 1024))
 				return -1;
-			memset(a + t->chain_cap, 0, (cap - t->chain_cap) * sizeof *a);
-			t->chain_arr = a;
-			t->chain_cap = cap;
+			memset(t->chain_arr + had, 0, (t->chain_cap - had) * sizeof *t->chain_arr);
 		}
 		t->chain_arr[c->id] = c;
 	} else {
@@ -716,14 +712,8 @@ static int activate(struct trace_state *t, const struct gp_module *m)
 		if (!(m->lo < t->active[i]->hi && t->active[i]->lo < m->hi))
 			t->active[k++] = t->active[i];
 	t->nactive = k;
-	if (t->nactive == t->capactive) {
-		size_t cap = t->capactive ? t->capactive * 2 : 64;
-		const struct gp_module **a = realloc(t->active, cap * sizeof *a);
-		if (!a)
-			return -2;
-		t->active = a;
-		t->capactive = cap;
-	}
+	if (GP_GROW(t->active, t->capactive, t->nactive + 1, 64))
+		return -2;
 	size_t pos = t->nactive;
 	while (pos > 0 && t->active[pos - 1]->lo > m->lo) {
 		t->active[pos] = t->active[pos - 1];
@@ -825,13 +815,8 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 	HASH_FIND(hh, t->stacks, &id, sizeof id, s);
 	if (s)
 		return -1;
-	if (n > t->frames_cap) {
-		struct gp_frame *f = realloc(t->frames, n * sizeof *f);
-		if (!f)
-			return -2;
-		t->frames = f;
-		t->frames_cap = n;
-	}
+	if (GP_GROW(t->frames, t->frames_cap, n, 0))
+		return -2;
 	uint64_t addr = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		addr = i == 0 ? gp_get_varint(c) : addr + (uint64_t)gp_get_zvarint(c);
@@ -845,14 +830,8 @@ static int on_stack(struct trace_state *t, struct gp_cursor *c)
 	if (c->bad)
 		return -1;
 	struct gp_agg *a = t->a;
-	if (a->nstacks == a->capstacks) {
-		size_t cap = a->capstacks ? a->capstacks * 2 : 256;
-		struct gp_stack *ns = realloc(a->stacks, cap * sizeof *ns);
-		if (!ns)
-			return -2;
-		a->stacks = ns;
-		a->capstacks = cap;
-	}
+	if (GP_GROW(a->stacks, a->capstacks, a->nstacks + 1, 256))
+		return -2;
 	s = calloc(1, sizeof *s);
 	struct gp_frame *copy = malloc((n ? n : 1) * sizeof *copy);
 	if (!s || !copy) {

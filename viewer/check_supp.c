@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "check.h"
 #include "cmds.h"
+#include "gp_grow.h"
 #include "gate.h"
 
 #include <errno.h>
@@ -248,17 +249,12 @@ int gp_supp_load(struct supp *s, const char *path)
 			free(e.module);
 			break;
 		}
-		if (s->n == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct entry *ne = realloc(s->e, cap * sizeof *ne);
-			if (!ne) {
-				rc = supp_error(path, lineno, "out of memory");
-				free(e.function);
-				free(e.file);
-				free(e.module);
-				break;
-			}
-			s->e = ne;
+		if (GP_GROW(s->e, cap, s->n + 1, 16)) {
+			rc = supp_error(path, lineno, "out of memory");
+			free(e.function);
+			free(e.file);
+			free(e.module);
+			break;
 		}
 		s->e[s->n++] = e;
 	}

@@ -8,6 +8,7 @@
  * however the caches evolve and equal names compare equal by pointer.
  */
 #define _GNU_SOURCE
+#include "gp_grow.h"
 #include "symbolize.h"
 
 #include <dwarf.h>
@@ -697,15 +698,9 @@ struct gp_rangevec {
 static void gp_rangevec_push(struct gp_rangevec *rv, Dwarf_Addr low, Dwarf_Addr high,
                              Dwarf_Die *die)
 {
-	if (rv->n == rv->cap) {
-		size_t ncap = rv->cap != 0 ? rv->cap * 2 : 64;
-		struct gp_funcrange *nv = realloc(rv->v, ncap * sizeof(*nv));
-		if (nv == NULL) {
-			rv->oom = true;
-			return;
-		}
-		rv->v = nv;
-		rv->cap = ncap;
+	if (GP_GROW(rv->v, rv->cap, rv->n + 1, 64)) {
+		rv->oom = true;
+		return;
 	}
 	rv->v[rv->n].low = low;
 	rv->v[rv->n].high = high;

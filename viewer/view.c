@@ -1,5 +1,6 @@
 /* view.c - traces -> symbolized sites and derived numbers (see view.h). */
 #define _GNU_SOURCE
+#include "gp_grow.h"
 #include "view.h"
 #include "gate.h"
 #include "perfmap.h"
@@ -373,12 +374,8 @@ static struct gp_vframe *vframes_from(struct gp_view *v, const struct gp_frame *
 	for (unsigned i = fi; i < n; i++) {
 		symbolize_frame(v, &frames[i], syms, &nsym, MAX_INLINE);
 		for (int j = i == fi ? si : 0; j < nsym; j++) {
-			if (k == cap) {
-				cap *= 2;
-				out = realloc(out, cap * sizeof *out);
-				if (!out)
-					abort();
-			}
+			if (GP_GROW(out, cap, k + 1, 16))
+				abort();
 			out[k++] = vframe(v, &frames[i], &syms[j]);
 		}
 	}
