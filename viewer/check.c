@@ -314,7 +314,7 @@ int gp_cmd_check(int argc, char **argv)
 		goto out;
 	}
 
-	if ((rc = gp_gate_misplaced_option("check", argv + optind, argc - optind)))
+	if ((rc = gp_misplaced_option("check", argv + optind, argc - optind)))
 		goto out;
 	rc = gp_load_traces(&c.v, argv + optind, argc - optind, "check");
 	if (rc)

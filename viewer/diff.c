@@ -603,7 +603,7 @@ int gp_cmd_diff(int argc, char **argv)
 		rc = gp_die_usage("diff", "no new trace after '--'");
 		goto out;
 	}
-	if ((rc = gp_gate_misplaced_option("diff", argv + optind, argc - optind)) ||
+	if ((rc = gp_misplaced_option("diff", argv + optind, argc - optind)) ||
 	    (rc = gp_load_traces(&b.v, argv + optind, sep - optind, "diff")) ||
 	    (rc = gp_load_traces(&n.v, argv + sep + 1, argc - sep - 1, "diff")))
 		goto out;

@@ -4,11 +4,9 @@
  */
 #define _GNU_SOURCE
 #include "gate.h"
-#include "cmds.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 const char *gp_gate_base(const char *path)
 {
@@ -84,12 +82,4 @@ void gp_gate_warn_cut_short(const struct gp_view *v, const char *cmd)
 			fprintf(stderr, "growprof %s: warning: %s was cut short (the process did not "
 			        "finish writing it); numbers cover what it recorded\n", cmd,
 			        v->agg.traces[i].file);
-}
-
-int gp_gate_misplaced_option(const char *cmd, char **args, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (args[i][0] == '-' && args[i][1] && strcmp(args[i], "--") && access(args[i], F_OK))
-			return gp_die_usage(cmd, "'%s': options go before the trace files", args[i]);
-	return 0;
 }
