@@ -286,14 +286,3 @@ int gp_run_mkdirs(const char *path)
 	errno = e;
 	return rc;
 }
-
-void gp_run_release(struct gp_run *r)
-{
-	free(r->reloc_copied);
-	free(r->reloc_steps);
-	free(r->damaged);
-	for (size_t i = 0; i < r->nnotes; i++)
-		free(r->notes[i]);
-	free(r->notes);
-	memset(r, 0, sizeof *r);
-}

@@ -488,10 +488,23 @@ int gp_view_load(struct gp_view *v, const char *path)
 	return rc;
 }
 
+/* v->run is the view's: run.c fills it, the view frees it with the rest (so that the view
+ * never calls back into run.c, which loads through the view). */
+static void run_release(struct gp_run *r)
+{
+	free(r->reloc_copied);
+	free(r->reloc_steps);
+	free(r->damaged);
+	for (size_t i = 0; i < r->nnotes; i++)
+		free(r->notes[i]);
+	free(r->notes);
+	memset(r, 0, sizeof *r);
+}
+
 void gp_view_release(struct gp_view *v)
 {
 	gp_agg_release(&v->agg);
-	gp_run_release(&v->run);
+	run_release(&v->run);
 	struct site_key *index = v->site_index, *k, *tmp;
 	HASH_ITER(hh, index, k, tmp) {
 		HASH_DEL(index, k);
