@@ -13,7 +13,7 @@
 #include <string.h>
 #include <uthash.h>
 
-/* Make sure both stats arrays hold `site`. @return 0, -1 out of memory. */
+/* Make sure the four stats arrays hold `site`. @return 0, -1 out of memory. */
 int gp_agg_ensure_site(struct gp_agg *a, uint32_t site)
 {
 	if (site < a->nsites)
@@ -23,26 +23,15 @@ int gp_agg_ensure_site(struct gp_agg *a, uint32_t site)
 	uint32_t n = a->nsites ? a->nsites : 64;
 	while (n <= site)
 		n *= 2;
-	struct gp_stats *s = realloc(a->sites, n * sizeof *s);
-	if (!s)
-		return -1;
-	a->sites = s;
-	struct gp_stats *o = realloc(a->origins, n * sizeof *o);
-	if (!o)
-		return -1;
-	a->origins = o;
-	struct gp_stats *rs = realloc(a->rsites, n * sizeof *rs);
-	if (!rs)
-		return -1;
-	a->rsites = rs;
-	struct gp_stats *ro = realloc(a->rorigins, n * sizeof *ro);
-	if (!ro)
-		return -1;
-	a->rorigins = ro;
-	memset(a->sites + a->nsites, 0, (n - a->nsites) * sizeof *s);
-	memset(a->origins + a->nsites, 0, (n - a->nsites) * sizeof *o);
-	memset(a->rsites + a->nsites, 0, (n - a->nsites) * sizeof *rs);
-	memset(a->rorigins + a->nsites, 0, (n - a->nsites) * sizeof *ro);
+	/* Four arrays of one length: each grown and its new entries cleared in turn (a failure
+	 * leaves a->nsites as it was, which every array still holds). */
+	struct gp_stats **arr[] = { &a->sites, &a->origins, &a->rsites, &a->rorigins };
+	for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++) {
+		size_t cap = a->nsites;
+		if (GP_GROW(*arr[i], cap, n, 0))
+			return -1;
+		memset(*arr[i] + a->nsites, 0, (n - a->nsites) * sizeof **arr[i]);
+	}
 	a->nsites = n;
 	return 0;
 }

@@ -110,14 +110,9 @@ static int read_jitdump(FILE *f, struct gp_perfmap *m, size_t *cap)
 		memcpy(&addr, load + 16, 8);
 		memcpy(&len, load + 24, 8);
 		size_t rest = body - sizeof load; /* name, NUL, code */
-		if (rest > ncap) {
-			char *b = realloc(name, rest);
-			if (!b) {
-				rc = -1;
-				break;
-			}
-			name = b;
-			ncap = rest;
+		if (GP_GROW(name, ncap, rest, 0)) {
+			rc = -1;
+			break;
 		}
 		if (fread(name, 1, rest, f) != rest)
 			break;

@@ -139,15 +139,8 @@ struct fold_ent {
 /* Append a frame name to a growing string, with ';' and line breaks made harmless. */
 static int append(char **s, size_t *len, size_t *cap, const char *name, int sep)
 {
-	size_t need = *len + strlen(name) + 2;
-	if (need > *cap) {
-		size_t c = need * 2;
-		char *p = realloc(*s, c);
-		if (!p)
-			return -1;
-		*s = p;
-		*cap = c;
-	}
+	if (GP_GROW(*s, *cap, *len + strlen(name) + 2, 0))
+		return -1;
 	if (sep)
 		(*s)[(*len)++] = ';';
 	for (const char *p = name; *p; p++)

@@ -5,6 +5,7 @@
  * (symbolize_int.h).
  */
 #define _GNU_SOURCE
+#include "gp_grow.h"
 #include "symbolize_int.h"
 
 #include <libiberty/demangle.h>
@@ -232,14 +233,8 @@ static const char *gp_qualify(struct gp_symbolizer *s, struct gp_module *m, Dwar
 		if (part == NULL)
 			continue;
 		size_t plen = strlen(part);
-		if (len + plen + 3 > cap) {
-			size_t ncap = (len + plen + 3) * 2;
-			char *nbuf = realloc(buf, ncap);
-			if (nbuf == NULL)
-				goto out;
-			buf = nbuf;
-			cap = ncap;
-		}
+		if (GP_GROW(buf, cap, len + plen + 3, 0))
+			goto out;
 		memcpy(buf + len, part, plen);
 		len += plen;
 		memcpy(buf + len, "::", 3);
@@ -247,12 +242,8 @@ static const char *gp_qualify(struct gp_symbolizer *s, struct gp_module *m, Dwar
 	}
 	{
 		size_t blen = strlen(base);
-		if (len + blen + 1 > cap) {
-			char *nbuf = realloc(buf, len + blen + 1);
-			if (nbuf == NULL)
-				goto out;
-			buf = nbuf;
-		}
+		if (GP_GROW(buf, cap, len + blen + 1, 0))
+			goto out;
 		memcpy(buf + len, base, blen + 1);
 		result = gp_intern_n(s, buf, len + blen);
 	}

@@ -416,14 +416,10 @@ static uint32_t resolve_kind(struct gp_view *v, const struct gp_frame *frames, u
 
 	struct gp_site *s = calloc(1, sizeof *s);
 	k = calloc(1, sizeof *k);
-	if (v->nsites == v->capsites) {
-		uint32_t cap = v->capsites ? v->capsites * 2 : 256;
-		struct gp_site **ss = realloc(v->sites, cap * sizeof *ss);
-		if (!ss)
-			abort();
-		v->sites = ss;
-		v->capsites = cap;
-	}
+	size_t cap = v->capsites;
+	if (GP_GROW(v->sites, cap, (size_t)v->nsites + 1, 256))
+		abort();
+	v->capsites = (uint32_t)cap;
 	if (!s || !k || !(k->key = strdup(key))) {
 		fputs("growprof: out of memory\n", stderr);
 		exit(2);
