@@ -13,6 +13,7 @@
  * HTML text and attributes, or JSON inside <script> (with <, >, & as \u escapes).
  */
 #define _GNU_SOURCE
+#include "gate.h"
 #include "gp_format.h"
 #include "html_assets.h"
 #include "json.h"
@@ -47,14 +48,6 @@ static void esc(FILE *out, const char *s)
 	}
 }
 
-static const char *base(const char *path)
-{
-	if (!path)
-		return NULL;
-	const char *b = strrchr(path, '/');
-	return b ? b + 1 : path;
-}
-
 static const char *count(char *buf, uint64_t v)
 {
 	return gp_fmt_count(buf, 32, v);
@@ -77,13 +70,13 @@ static void where_cell(FILE *out, const struct gp_vframe *f)
 		fputs(" title=\"", out);
 		esc(out, f->file);
 		fputs("\">", out);
-		esc(out, base(f->file));
+		esc(out, gp_gate_base(f->file));
 		fprintf(out, ":%d", f->line);
 	} else if (f->module) {
 		fputs(" title=\"", out);
 		esc(out, f->module);
 		fputs("\">", out);
-		esc(out, base(f->module));
+		esc(out, gp_gate_base(f->module));
 		snprintf(buf, sizeof buf, "+0x%llx", (unsigned long long)f->addr);
 		esc(out, buf);
 	} else {
@@ -312,7 +305,7 @@ static void charts(FILE *out, const struct gp_row *rows, size_t n)
 		fputs("</code>", out);
 		if (w->file) {
 			fputs(" <span class=\"loc\">", out);
-			esc(out, base(w->file));
+			esc(out, gp_gate_base(w->file));
 			fprintf(out, ":%d</span>", w->line);
 		}
 		fprintf(out, " <span class=\"pat %s\">%s</span>%s<br><small>worst chain: %s steps, copied "
@@ -365,7 +358,7 @@ int gp_report_html(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	      "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
 	      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	      "<meta name=\"generator\" content=\"growprof " GP_VERSION "\">\n<title>growprof: ", out);
-	esc(out, a->ntraces && a->traces[0].exe ? base(a->traces[0].exe) : "report");
+	esc(out, a->ntraces && a->traces[0].exe ? gp_gate_base(a->traces[0].exe) : "report");
 	fputs("</title>\n<style>\n", out);
 	fputs(gp_html_report_css, out);
 	fputs("</style></head>\n<body>\n<header><h1>growprof report</h1>\n<ul class=\"traces\">\n", out);
