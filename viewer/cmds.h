@@ -1,4 +1,4 @@
-/* cmds.h - the subcommands of growprof and the helpers they share (main.c). */
+/* cmds.h - the subcommands of growprof and the helpers they share (cmds.c). */
 #ifndef GP_CMDS_H
 #define GP_CMDS_H
 
@@ -18,5 +18,9 @@ int gp_parse_count(const char *s, uint64_t *out);
 /* Load every trace into v; on the first failure print "growprof CMD: FILE: problem".
  * @return 0, or 2 (the exit code for unreadable input). */
 int gp_load_traces(struct gp_view *v, char **files, int n, const char *cmd);
+/* An argument after the options that looks like an option and is not a file: print a usage
+ * error ("options go before the trace files") and @return 2; else @return 0. ("--" is
+ * skipped: diff's separator.) */
+int gp_misplaced_option(const char *cmd, char **args, int n);
 
 #endif

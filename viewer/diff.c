@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include "cmds.h"
 #include "gate.h"
+#include "json.h"
 #include "view.h"
 
 #include <errno.h>
@@ -424,20 +425,12 @@ static void json_side(FILE *out, const char *name, const struct side *s)
 	for (size_t i = 0; i < s->v.agg.ntraces; i++) {
 		if (i)
 			fputs(", ", out);
-		gp_gate_json_str(out, s->v.agg.traces[i].file);
+		gp_json_str(out, s->v.agg.traces[i].file);
 	}
 	fprintf(out, "], \"totals\": {\"bytes_copied\": %llu, \"moves\": %llu, \"steps\": %llu, "
 	        "\"chains\": %llu, \"amplification\": %.6g}}", (unsigned long long)t->bytes_copied,
 	        (unsigned long long)t->moves, (unsigned long long)t->steps,
 	        (unsigned long long)t->chains, isfinite(s->amp) ? s->amp : 0.0);
-}
-
-static void json_num_pct(FILE *out, double p)
-{
-	if (isfinite(p))
-		fprintf(out, "%.6g", p);
-	else
-		fputs("null", out);
 }
 
 static void json_dsite(FILE *out, const struct dsite *s)
@@ -463,9 +456,9 @@ static void print_json(FILE *out, const struct opts *o, const struct side *b,
 	json_side(out, "new", n);
 	fprintf(out, ",\n\"change\": {\"bytes_copied\": %.0f, \"bytes_copied_pct\": ",
 	        (double)tn->bytes_copied - (double)tb->bytes_copied);
-	json_num_pct(out, pct(tb->bytes_copied, tn->bytes_copied));
+	gp_json_num_or_null(out, pct(tb->bytes_copied, tn->bytes_copied));
 	fprintf(out, ", \"moves\": %.0f, \"moves_pct\": ", (double)tn->moves - (double)tb->moves);
-	json_num_pct(out, pct(tb->moves, tn->moves));
+	gp_json_num_or_null(out, pct(tb->moves, tn->moves));
 	fprintf(out, ", \"amplification\": %.6g},\n\"sites\": [", n->amp - b->amp);
 	size_t top = o->have_top ? (size_t)o->top : SIZE_MAX;
 	for (size_t i = 0; i < np && i < top; i++) {
@@ -474,20 +467,11 @@ static void print_json(FILE *out, const struct opts *o, const struct side *b,
 		const struct gp_vframe *w = s->where;
 		fputs(i ? ",\n  {" : "\n  {", out);
 		fputs("\"status\": ", out);
-		gp_gate_json_str(out, status_of(q));
+		gp_json_str(out, status_of(q));
 		fputs(", \"kind\": ", out);
-		gp_gate_json_str(out, s->kind == GP_KIND_RELOCATION ? "relocation" : "realloc");
-		fputs(", \"function\": ", out);
-		gp_gate_json_str(out, w->function);
-		fputs(", \"file\": ", out);
-		gp_gate_json_str(out, w->file);
-		fputs(", \"line\": ", out);
-		if (w->file && w->line > 0)
-			fprintf(out, "%d", w->line);
-		else
-			fputs("null", out);
-		fputs(", \"module\": ", out);
-		gp_gate_json_str(out, w->module);
+		gp_json_str(out, s->kind == GP_KIND_RELOCATION ? "relocation" : "realloc");
+		fputs(", ", out);
+		gp_json_frame_fields(out, w);
 		fprintf(out, ", \"address\": \"0x%llx\", \"base\": ", (unsigned long long)w->addr);
 		json_dsite(out, q->b);
 		fputs(", \"new\": ", out);
@@ -495,7 +479,7 @@ static void print_json(FILE *out, const struct opts *o, const struct side *b,
 		uint64_t cb = q->b ? q->b->copied : 0, cn = q->n ? q->n->copied : 0;
 		uint64_t mb = q->b ? q->b->moves : 0, mn = q->n ? q->n->moves : 0;
 		fprintf(out, ", \"change\": {\"bytes_copied\": %.0f, \"bytes_copied_pct\": ", q->delta);
-		json_num_pct(out, pct(cb, cn));
+		gp_json_num_or_null(out, pct(cb, cn));
 		fprintf(out, ", \"moves\": %.0f, \"amplification\": %.6g}, \"regressed\": %s}",
 		        (double)mn - (double)mb, amp_of(q->n) - amp_of(q->b),
 		        regressed(o, cb, cn) ? "true" : "false");
@@ -619,7 +603,7 @@ int gp_cmd_diff(int argc, char **argv)
 		rc = gp_die_usage("diff", "no new trace after '--'");
 		goto out;
 	}
-	if ((rc = gp_gate_misplaced_option("diff", argv + optind, argc - optind)) ||
+	if ((rc = gp_misplaced_option("diff", argv + optind, argc - optind)) ||
 	    (rc = gp_load_traces(&b.v, argv + optind, sep - optind, "diff")) ||
 	    (rc = gp_load_traces(&n.v, argv + sep + 1, argc - sep - 1, "diff")))
 		goto out;

@@ -1,8 +1,8 @@
 /*
  * gate.h - helpers shared by the CI gate commands (check.c, diff.c) and the reports.
  *
- * They are defined in check.c (so that the viewer's meson.build needs no new file); they
- * never print errors and never exit.
+ * They are defined in gate.c; they never print errors, never exit and call nothing of the
+ * viewer but what their arguments are.
  */
 #ifndef GP_GATE_H
 #define GP_GATE_H
@@ -26,13 +26,5 @@ const char *gp_gate_label(char *buf, size_t cap, const struct gp_vframe *f);
 
 /* Print "growprof CMD: warning: FILE was cut short ..." on stderr for each such trace. */
 void gp_gate_warn_cut_short(const struct gp_view *v, const char *cmd);
-
-/* An argument after the options that looks like an option and is not a file: print a usage
- * error ("options go before the trace files") and @return 2; else @return 0. ("--" is
- * skipped: diff's separator.) */
-int gp_gate_misplaced_option(const char *cmd, char **args, int n);
-
-/* Write s as a JSON string (or null for NULL). */
-void gp_gate_json_str(FILE *out, const char *s);
 
 #endif

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,44 +77,6 @@ static const char report_help[] =
 	"Stripped binaries are named from their debug files (/usr/lib/debug, $GROWPROF_DEBUG_DIR,\n"
 	"debuginfod when $DEBUGINFOD_URLS is set), else their symbol tables; JIT and interpreter\n"
 	"code from the perf map or jitdump kept beside the trace (.perfmap, .jitdump) or /tmp.\n";
-
-int gp_die_usage(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "growprof%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see 'growprof %s%s--help')\n", cmd ? cmd : "", cmd ? " " : "");
-	return 2;
-}
-
-int gp_parse_count(const char *s, uint64_t *out)
-{
-	char *end;
-	if (!s || !*s || *s == '-')
-		return -1;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-int gp_load_traces(struct gp_view *v, char **files, int n, const char *cmd)
-{
-	if (n == 0)
-		return gp_die_usage(cmd, "no trace file or run folder given");
-	/* report shows what is whole of a damaged run and says what is not; check and diff gate
-	 * CI, where a run read in part could pass a limit it breaks. */
-	char err[1024];
-	if (gp_run_load(v, files, n, strcmp(cmd, "report") == 0, err, sizeof err)) {
-		fprintf(stderr, "growprof %s: %s\n", cmd, err);
-		return 2;
-	}
-	return 0;
-}
 
 /*
  * Progress while report reads traces (stderr is a terminal: v->progress). The reader calls

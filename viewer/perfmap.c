@@ -1,5 +1,6 @@
 /* perfmap.c - read perf maps, look up addresses in them (see perfmap.h). */
 #define _GNU_SOURCE
+#include "gp_grow.h"
 #include "perfmap.h"
 
 #include <ctype.h>
@@ -55,14 +56,8 @@ static int cmp_ent(const void *a, const void *b)
 static int add_entry(struct gp_perfmap *m, size_t *cap, uint64_t start, uint64_t end,
                      const char *name, size_t len)
 {
-	if (m->n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 256;
-		struct gp_pment *v = realloc(m->v, ncap * sizeof *v);
-		if (!v)
-			return -1;
-		m->v = v;
-		*cap = ncap;
-	}
+	if (GP_GROW(m->v, *cap, m->n + 1, 256))
+		return -1;
 	struct gp_pment *e = &m->v[m->n];
 	e->start = start;
 	e->end = end;
@@ -115,14 +110,9 @@ static int read_jitdump(FILE *f, struct gp_perfmap *m, size_t *cap)
 		memcpy(&addr, load + 16, 8);
 		memcpy(&len, load + 24, 8);
 		size_t rest = body - sizeof load; /* name, NUL, code */
-		if (rest > ncap) {
-			char *b = realloc(name, rest);
-			if (!b) {
-				rc = -1;
-				break;
-			}
-			name = b;
-			ncap = rest;
+		if (GP_GROW(name, ncap, rest, 0)) {
+			rc = -1;
+			break;
 		}
 		if (fread(name, 1, rest, f) != rest)
 			break;

@@ -4,6 +4,7 @@
  * (see outputs.h).
  */
 #define _GNU_SOURCE
+#include "gp_grow.h"
 #include "outputs.h"
 
 #include <stdlib.h>
@@ -65,14 +66,9 @@ struct gp_lframe *gp_stack_frames(struct gp_view *v, const struct gp_stack *s, s
 			syms[0] = (struct gp_sym){ NULL, NULL, 0 };
 			ns = 1;
 		}
-		if (k + (size_t)ns > cap) {
-			cap = (k + (size_t)ns) * 2;
-			struct gp_lframe *a = realloc(all, cap * sizeof *a);
-			if (!a) {
-				free(all);
-				return NULL;
-			}
-			all = a;
+		if (GP_GROW(all, cap, k + (size_t)ns, 0)) {
+			free(all);
+			return NULL;
 		}
 		for (int j = 0; j < ns; j++)
 			all[k++] = (struct gp_lframe){ syms[j].function, syms[j].file, syms[j].line, f, j };
@@ -143,15 +139,8 @@ struct fold_ent {
 /* Append a frame name to a growing string, with ';' and line breaks made harmless. */
 static int append(char **s, size_t *len, size_t *cap, const char *name, int sep)
 {
-	size_t need = *len + strlen(name) + 2;
-	if (need > *cap) {
-		size_t c = need * 2;
-		char *p = realloc(*s, c);
-		if (!p)
-			return -1;
-		*s = p;
-		*cap = c;
-	}
+	if (GP_GROW(*s, *cap, *len + strlen(name) + 2, 0))
+		return -1;
 	if (sep)
 		(*s)[(*len)++] = ';';
 	for (const char *p = name; *p; p++)

@@ -13,8 +13,10 @@
  * HTML text and attributes, or JSON inside <script> (with <, >, & as \u escapes).
  */
 #define _GNU_SOURCE
+#include "gate.h"
 #include "gp_format.h"
 #include "html_assets.h"
+#include "json.h"
 #include "outputs.h"
 
 #include <math.h>
@@ -46,29 +48,6 @@ static void esc(FILE *out, const char *s)
 	}
 }
 
-/* A JSON string that is also safe inside <script>: no "</script>", no "<!--". */
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == '<' || *p == '>' || *p == '&')
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
-}
-
-static const char *base(const char *path)
-{
-	if (!path)
-		return NULL;
-	const char *b = strrchr(path, '/');
-	return b ? b + 1 : path;
-}
-
 static const char *count(char *buf, uint64_t v)
 {
 	return gp_fmt_count(buf, 32, v);
@@ -91,13 +70,13 @@ static void where_cell(FILE *out, const struct gp_vframe *f)
 		fputs(" title=\"", out);
 		esc(out, f->file);
 		fputs("\">", out);
-		esc(out, base(f->file));
+		esc(out, gp_gate_base(f->file));
 		fprintf(out, ":%d", f->line);
 	} else if (f->module) {
 		fputs(" title=\"", out);
 		esc(out, f->module);
 		fputs("\">", out);
-		esc(out, base(f->module));
+		esc(out, gp_gate_base(f->module));
 		snprintf(buf, sizeof buf, "+0x%llx", (unsigned long long)f->addr);
 		esc(out, buf);
 	} else {
@@ -326,7 +305,7 @@ static void charts(FILE *out, const struct gp_row *rows, size_t n)
 		fputs("</code>", out);
 		if (w->file) {
 			fputs(" <span class=\"loc\">", out);
-			esc(out, base(w->file));
+			esc(out, gp_gate_base(w->file));
 			fprintf(out, ":%d</span>", w->line);
 		}
 		fprintf(out, " <span class=\"pat %s\">%s</span>%s<br><small>worst chain: %s steps, copied "
@@ -353,7 +332,7 @@ static void flame_data(FILE *out, const struct gp_folded *f, size_t n, const str
 	        (unsigned long long)(t->moves + rt->moves), (unsigned long long)(t->steps + rt->steps));
 	for (size_t i = 0; i < n; i++) {
 		fputs(i ? ",\n[" : "\n[", out);
-		json_str(out, f[i].stack);
+		gp_json_str_esc(out, f[i].stack, GP_JSON_SCRIPT);
 		fprintf(out, ", %llu, %llu, %llu, %d]", (unsigned long long)f[i].w.bytes_copied,
 		        (unsigned long long)f[i].w.moves, (unsigned long long)f[i].w.steps, f[i].kind);
 	}
@@ -379,7 +358,7 @@ int gp_report_html(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	      "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
 	      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	      "<meta name=\"generator\" content=\"growprof " GP_VERSION "\">\n<title>growprof: ", out);
-	esc(out, a->ntraces && a->traces[0].exe ? base(a->traces[0].exe) : "report");
+	esc(out, a->ntraces && a->traces[0].exe ? gp_gate_base(a->traces[0].exe) : "report");
 	fputs("</title>\n<style>\n", out);
 	fputs(gp_html_report_css, out);
 	fputs("</style></head>\n<body>\n<header><h1>growprof report</h1>\n<ul class=\"traces\">\n", out);

@@ -1,32 +1,9 @@
 /* report_json.c - the JSON report of ../shared/SPEC.md. */
-#include "gate.h"
+#include "json.h"
 #include "view.h"
 #include "silent.h"
 
-#include <math.h>
 #include <stdlib.h>
-
-static void num(FILE *out, double x)
-{
-	if (!isfinite(x))
-		x = 0;
-	fprintf(out, "%.6g", x);
-}
-
-static void frame_fields(FILE *out, const struct gp_vframe *f)
-{
-	fputs("\"function\": ", out);
-	gp_gate_json_str(out, f->function);
-	fputs(", \"file\": ", out);
-	gp_gate_json_str(out, f->file);
-	fputs(", \"line\": ", out);
-	if (f->file && f->line > 0)
-		fprintf(out, "%d", f->line);
-	else
-		fputs("null", out);
-	fputs(", \"module\": ", out);
-	gp_gate_json_str(out, f->module);
-}
 
 static void totals(FILE *out, const struct gp_totals *t)
 {
@@ -52,11 +29,11 @@ static void rows(FILE *out, struct gp_view *v, int origins, enum gp_sort key, si
 		/* The heaviest stack (SPEC "site"), its first frame the site. */
 		const struct gp_vframe *w = r[i].nstack ? &r[i].stack[0] : &site->where;
 		fputs(i ? ",\n  {" : "\n  {", out);
-		frame_fields(out, w);
+		gp_json_frame_fields(out, w);
 		fprintf(out, ", \"address\": \"0x%llx\", \"stack\": [", (unsigned long long)w->addr);
 		for (unsigned j = 0; j < r[i].nstack; j++) {
 			fputs(j ? ", {" : "{", out);
-			frame_fields(out, &r[i].stack[j]);
+			gp_json_frame_fields(out, &r[i].stack[j]);
 			fputc('}', out);
 		}
 		fprintf(out, "], \"steps\": %llu, \"grows\": %llu, \"shrinks\": %llu, \"moves\": %llu, "
@@ -67,18 +44,18 @@ static void rows(FILE *out, struct gp_view *v, int origins, enum gp_sort key, si
 		        (unsigned long long)s->in_place, (unsigned long long)s->remaps,
 		        (unsigned long long)s->bytes_copied, (unsigned long long)s->chains,
 		        (unsigned long long)s->peak_max, (unsigned long long)s->peak_bytes);
-		num(out, r[i].amplification);
+		gp_json_num(out, r[i].amplification);
 		fputs(", \"growth_factor_median\": ", out);
 		if (s->grows && r[i].factor_median > 0)
-			num(out, r[i].factor_median);
+			gp_json_num(out, r[i].factor_median);
 		else
 			fputs("null", out);
 		fputs(", \"kind\": ", out);
-		gp_gate_json_str(out, r[i].kind == GP_KIND_RELOCATION ? "relocation" : "realloc");
+		gp_json_str(out, r[i].kind == GP_KIND_RELOCATION ? "relocation" : "realloc");
 		fputs(", \"pattern\": ", out);
-		gp_gate_json_str(out, gp_pattern_name(r[i].pattern));
+		gp_json_str(out, gp_pattern_name(r[i].pattern));
 		fputs(", \"pattern_detail\": ", out);
-		gp_gate_json_str(out, r[i].pattern_text);
+		gp_json_str(out, r[i].pattern_text);
 		/* Each shape seen, by chains and bytes copied (distinct ones are not averaged). */
 		fputs(", \"patterns\": {", out);
 		for (int p = 0, first = 1; p < GP_PATTERN_N; p++) {
@@ -92,7 +69,7 @@ static void rows(FILE *out, struct gp_view *v, int origins, enum gp_sort key, si
 		}
 		fputc('}', out);
 		fputs(", \"advice\": ", out);
-		gp_gate_json_str(out, r[i].advice);
+		gp_json_str(out, r[i].advice);
 		fputc('}', out);
 	}
 	fputs(n ? "\n]" : "]", out);
@@ -107,12 +84,12 @@ void gp_report_json(FILE *out, struct gp_view *v, enum gp_sort key, size_t top)
 	for (size_t i = 0; i < a->ntraces; i++) {
 		const struct gp_trace_info *ti = &a->traces[i];
 		fputs(i ? ", {\"file\": " : "{\"file\": ", out);
-		gp_gate_json_str(out, ti->file);
+		gp_json_str(out, ti->file);
 		fprintf(out, ", \"pid\": %llu, \"ppid\": %llu, \"exe\": ", (unsigned long long)ti->pid,
 		        (unsigned long long)ti->ppid);
-		gp_gate_json_str(out, ti->exe);
+		gp_json_str(out, ti->exe);
 		fputs(", \"cmdline\": ", out);
-		gp_gate_json_str(out, ti->cmdline);
+		gp_json_str(out, ti->cmdline);
 		fprintf(out, ", \"complete\": %s, \"cut_short\": %s, \"open_chains\": %llu, \"grew\": %s",
 		        ti->complete ? "true" : "false", ti->cut_short ? "true" : "false",
 		        (unsigned long long)ti->open_chains, gp_run_trace_grew(v, i) ? "true" : "false");

@@ -13,6 +13,7 @@
  * type sums to the run's total.
  */
 #define _GNU_SOURCE
+#include "gp_grow.h"
 #include "outputs.h"
 #include "profile.pb-c.h"
 
@@ -39,14 +40,8 @@ struct vec {
 
 static void *vec_push(struct vec *v)
 {
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		void *p = realloc(v->p, cap * v->size);
-		if (!p)
-			return NULL;
-		v->p = p;
-		v->cap = cap;
-	}
+	if (gp_grow(&v->p, &v->cap, v->n + 1, v->size, 64))
+		return NULL;
 	void *e = (char *)v->p + v->n++ * v->size;
 	memset(e, 0, v->size);
 	return e;

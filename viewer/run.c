@@ -1,5 +1,6 @@
 /* run.c - trace files and run folders as inputs (see run.h). */
 #define _GNU_SOURCE
+#include "gp_grow.h"
 #include "run.h"
 #include "view.h"
 
@@ -62,23 +63,14 @@ static int load_trace(struct gp_view *v, const char *path)
 	int rc = gp_view_load(v, path);
 	if (v->agg.ntraces == had)
 		return rc; /* not a trace at all: nothing was added */
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		uint64_t *c = realloc(r->reloc_copied, cap * sizeof *c);
-		if (c)
-			r->reloc_copied = c;
-		uint64_t *s = realloc(r->reloc_steps, cap * sizeof *s);
-		if (s)
-			r->reloc_steps = s;
-		unsigned char *d = realloc(r->damaged, cap);
-		if (d)
-			r->damaged = d;
-		if (!c || !s || !d) {
-			snprintf(v->agg.err, sizeof v->agg.err, "out of memory");
-			return -1;
-		}
-		r->cap = cap;
+	/* Three arrays of one capacity: r->cap moves only once all three hold it. */
+	size_t c1 = r->cap, c2 = r->cap, c3 = r->cap;
+	if (GP_GROW(r->reloc_copied, c1, r->n + 1, 16) || GP_GROW(r->reloc_steps, c2, c1, 0) ||
+	    GP_GROW(r->damaged, c3, c1, 0)) {
+		snprintf(v->agg.err, sizeof v->agg.err, "out of memory");
+		return -1;
 	}
+	r->cap = c1;
 	r->reloc_copied[r->n] = v->agg.reloc_totals.bytes_copied - before.bytes_copied;
 	r->reloc_steps[r->n] = v->agg.reloc_totals.steps - before.steps;
 	r->damaged[r->n] = rc != 0;
@@ -285,15 +277,4 @@ int gp_run_mkdirs(const char *path)
 	free(p);
 	errno = e;
 	return rc;
-}
-
-void gp_run_release(struct gp_run *r)
-{
-	free(r->reloc_copied);
-	free(r->reloc_steps);
-	free(r->damaged);
-	for (size_t i = 0; i < r->nnotes; i++)
-		free(r->notes[i]);
-	free(r->notes);
-	memset(r, 0, sizeof *r);
 }

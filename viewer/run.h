@@ -56,6 +56,4 @@ size_t gp_run_missing_modules(const struct gp_view *v, char *buf, size_t cap);
  * stricter). @return 0, or -1 with errno set (EEXIST if `path` itself exists). */
 int gp_run_mkdirs(const char *path);
 
-void gp_run_release(struct gp_run *r);
-
 #endif

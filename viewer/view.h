@@ -91,6 +91,10 @@ int gp_view_load(struct gp_view *v, const char *path);
 /* The logical frames of one recorded frame, innermost first, like gp_symbolize; code in no
  * module is named from its process's perf map. @return the number filled (>= 1 if max > 0). */
 int gp_view_symbolize(struct gp_view *v, const struct gp_frame *f, struct gp_sym *out, int max);
+/* The logical frames of a stack from physical frame fi, inline level si, outward (malloc'd,
+ * *count of them). */
+struct gp_vframe *gp_view_vframes(struct gp_view *v, const struct gp_frame *frames,
+                                  unsigned n, unsigned fi, int si, unsigned *count);
 
 /* A site's or origin's statistics with what the reports derive from them. */
 struct gp_row {

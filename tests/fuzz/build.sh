@@ -14,7 +14,8 @@ out=${GP_FUZZ_OUT:-/tmp/growprof-fuzz}
 cc=${CC:-clang}
 mkdir -p "$out"
 
-core="$root/src/gp_record.c $root/src/gp_codec.c $root/src/gp_segcols.c $root/src/gp_reader.c $root/src/gp_agg.c"
+core="$root/src/gp_record.c $root/src/gp_codec.c $root/src/gp_segcols.c $root/src/gp_reader.c $root/src/gp_agg.c
+	$root/src/gp_agg_chain.c $root/src/gp_pattern.c $root/src/gp_grow.c"
 flags="-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -I$root/src"
 
 # shellcheck disable=SC2086
