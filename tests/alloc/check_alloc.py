@@ -30,9 +30,7 @@ import glob
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gptest  # noqa: E402
@@ -48,8 +46,7 @@ SKIP = 77
 Failure = gptest.Failure
 
 
-class Skip(Exception):
-    pass
+Skip = gptest.Skip
 
 
 def parse_args(argv):
@@ -165,24 +162,7 @@ def main(argv):
         return SKIP
     for k in ("preload", "counter", "growprof", "target"):
         setattr(a, k, os.path.abspath(getattr(a, k)))
-    tmp = tempfile.mkdtemp(prefix="gp-alloc-")
-    try:
-        errs = check(a, tmp)
-    except Failure as e:
-        errs = [str(e)]
-    except Skip as e:
-        print(f"skipped: {e}")
-        return SKIP
-    finally:
-        if a.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    for e in errs:
-        print("FAIL:", e)
-    if not errs:
-        print("ok")
-    return 1 if errs else 0
+    return gptest.main_of(check, a, "gp-alloc-")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -168,21 +167,7 @@ def main(argv):
     if missing:
         print(f"skipped: not installed: {' '.join(missing)}")
         return SKIP
-    tmp = tempfile.mkdtemp(prefix="gp-redis-")
-    try:
-        errs = check(a, tmp)
-    except Failure as e:
-        errs = [str(e)]
-    finally:
-        if a.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    for e in errs:
-        print("FAIL:", e)
-    if not errs:
-        print("ok")
-    return 1 if errs else 0
+    return gptest.main_of(check, a, "gp-redis-")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import gptest  # noqa: E402
@@ -36,8 +35,7 @@ PHRASE = "made no allocator calls at all"
 Failure = gptest.Failure
 
 
-class Skip(Exception):
-    pass
+Skip = gptest.Skip
 
 
 def build_go(src, tmp):
@@ -117,24 +115,7 @@ def main(argv):
     for k in ("preload", "growprof", "target", "go"):
         if getattr(a, k):
             setattr(a, k, os.path.abspath(getattr(a, k)))
-    tmp = tempfile.mkdtemp(prefix="gp-silent-")
-    try:
-        errs = check(a, tmp)
-    except Failure as e:
-        errs = [str(e)]
-    except Skip as e:
-        print(f"skipped: {e}")
-        return SKIP
-    finally:
-        if a.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    for e in errs:
-        print("FAIL:", e)
-    if not errs:
-        print("ok")
-    return 1 if errs else 0
+    return gptest.main_of(check, a, "gp-silent-")
 
 
 if __name__ == "__main__":

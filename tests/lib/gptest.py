@@ -1,10 +1,18 @@
 """What the test checkers share: a clean environment, running a program, short output."""
 import os
+import shutil
 import subprocess
+import tempfile
+
+SKIP = 77  # meson's exit status for a skipped test
 
 
 class Failure(Exception):
     pass
+
+
+class Skip(Exception):
+    """The test cannot run here (a package or a tool is missing): exit SKIP."""
 
 
 def base_env():
@@ -34,3 +42,27 @@ def show(data, limit=4000):
     if len(text) > limit:
         text = text[:limit] + f"\n... ({len(text) - limit} more characters)"
     return text
+
+
+def main_of(check, args, prefix):
+    """Run check(args, tmp) in a fresh temporary folder (kept with args.keep) and @return the
+    exit status: 0 if it returned no errors, 1 if it did (each printed "FAIL: ..."), SKIP if
+    it raised Skip."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        errs = check(args, tmp)
+    except Failure as e:
+        errs = [str(e)]
+    except Skip as e:
+        print(f"skipped: {e}")
+        return SKIP
+    finally:
+        if getattr(args, "keep", False):
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    for e in errs:
+        print("FAIL:", e)
+    if not errs:
+        print("ok")
+    return 1 if errs else 0
