@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "collector.h"
 
+#include "gp_codec.h"
 #include "gp_format.h"
 #include "gp_record.h"
 #include "gp_segcols.h"
@@ -431,18 +432,16 @@ static uint64_t put_c[5]; /* the counts last written (trace lock) */
 
 static void put_counts(void)
 {
-	uint8_t *p = buf + buf_len;
-	struct gp_rec r;
-	gp_rec_begin(&r, p);
 	uint64_t *c = put_c;
 	sum_counts(c);
-	for (int i = 0; i < 5; i++)
-		gp_rec_u(&r, c[i]);
-	gp_rec_u(&r, __atomic_load_n(&n_own, __ATOMIC_RELAXED));
-	buf_len += gp_rec_end(&r, GP_TAG_COUNTS);
+	struct gp_counts_rec x = {
+		.allocs = c[0], .frees = c[1], .failed = c[2], .steps = c[3], .chains = c[4],
+		.own = __atomic_load_n(&n_own, __ATOMIC_RELAXED), .with_own = 1,
+	};
+	buf_len += gp_enc_counts(buf + buf_len, &x);
 }
 
-#define COUNTS_MAX (GP_REC_HEADER + 6 * GP_VARINT_MAX)
+#define COUNTS_MAX GP_COUNTS_REC_MAX
 
 /*
  * Two raw buffers: when one is full it is handed over ("pending") and the thread that filled
@@ -621,8 +620,8 @@ struct gp_tbuf {
 	uint32_t seq;          /* bumped every time its records move to the trace */
 	uint32_t tnum;         /* the thread of the current segment */
 	int used;              /* a thread owns it (tbufs[0]: always) */
-	uint32_t last_chain;   /* of the segment: chain ids and times are deltas */
-	uint64_t now, last_time, first_time;
+	struct gp_codec codec; /* of the segment: chain ids and times are deltas */
+	uint64_t now, first_time;
 	size_t len;
 	uint32_t nrec, nstep;  /* records of the segment, and of them STEPs */
 	uint32_t nids;         /* free chain ids this buffer's threads may reuse */
@@ -731,6 +730,7 @@ static GP_COLD struct gp_tbuf *tb_get_slow(void)
 				nb = tbufs[i];
 		if (!nb && ntbufs < MAX_TB && (nb = gp_ialloc(sizeof *nb))) {
 			memset(nb, 0, offsetof(struct gp_tbuf, data));
+			gp_codec_init(&nb->codec, GP_FORMAT_VERSION);
 			nb->idx = ntbufs;
 			tbufs[ntbufs++] = nb;
 		}
@@ -796,12 +796,7 @@ static GP_COLD uint8_t *tb_room_slow(struct gp_tbuf *tb, size_t max)
 	if (tb->len + max > TB_CAP)
 		tb_move(tb);
 	if (!tb->len) {
-		struct gp_rec r;
-		gp_rec_begin_small(&r, tb->data);
-		gp_rec_u(&r, tb->tnum);
-		tb->len = gp_rec_end_small(&r, GP_TAG_SEGMENT);
-		tb->last_chain = 0;
-		tb->last_time = 0;
+		tb->len = gp_enc_segment(tb->data, &tb->codec, tb->tnum);
 		tb->first_time = tb->now;
 	}
 	return tb->data + tb->len;
@@ -815,11 +810,9 @@ static ALWAYS_INLINE uint8_t *tb_room(struct gp_tbuf *tb, size_t max)
 	return tb_room_slow(tb, max);
 }
 
-/* A chain id in a record: a delta in the segment. Notes where the chain's records are. */
-static inline void put_chain(struct gp_rec *r, struct gp_tbuf *tb, uint32_t chain)
+/* A record of `chain` is written to `tb`: notes where the chain's records are. */
+static inline void note_chain(struct gp_tbuf *tb, uint32_t chain)
 {
-	gp_rec_z(r, (int64_t)chain - (int64_t)tb->last_chain);
-	tb->last_chain = chain;
 	if (chain <= SLOT_IDS) {
 		/* written once per segment, not per record: slots of two threads' chains share
 		 * cache lines */
@@ -827,16 +820,6 @@ static inline void put_chain(struct gp_rec *r, struct gp_tbuf *tb, uint32_t chai
 		if (slots[chain - 1].where != w)
 			slots[chain - 1].where = w;
 	}
-}
-
-static inline void put_time(struct gp_rec *r, struct gp_tbuf *tb)
-{
-	uint64_t d = 0;
-	if (tb->now > tb->last_time) {
-		d = tb->now - tb->last_time;
-		tb->last_time = tb->now;
-	}
-	gp_rec_u(r, d);
 }
 
 /*
@@ -1004,19 +987,18 @@ static void start_trace_locked(void)
 	if (en < 0)
 		en = 0;
 	size_t cn = read_file("/proc/self/cmdline", cmd, sizeof cmd);
-	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + 6 * GP_VARINT_MAX + (size_t)en + cn + 2 * GP_VARINT_MAX);
+	uint8_t *p = gp_trace_reserve(GP_PROCESS_REC_MAX((size_t)en, cn));
 	if (!p)
 		return;
-	struct gp_rec r;
-	gp_rec_begin(&r, p);
-	gp_rec_u(&r, (uint64_t)gp_pid);
-	gp_rec_u(&r, (uint64_t)getppid());
-	gp_rec_u(&r, (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec);
-	gp_rec_u(&r, t0);
-	gp_rec_bytes(&r, exe, (size_t)en);
-	gp_rec_bytes(&r, cmd, cn);
-	gp_rec_u(&r, gp_depth);
-	gp_trace_commit(gp_rec_end(&r, GP_TAG_PROCESS));
+	struct gp_process_rec x = {
+		.pid = (uint64_t)gp_pid, .ppid = (uint64_t)getppid(),
+		.start_realtime = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec,
+		.start_mono = t0,
+		.exe = (const uint8_t *)exe, .exe_len = (size_t)en,
+		.cmdline = (const uint8_t *)cmd, .cmdline_len = cn,
+		.depth = gp_depth,
+	};
+	gp_trace_commit(gp_enc_process(p, &x));
 	gp_modules_sync_locked();
 }
 
@@ -1069,6 +1051,7 @@ int gp_init(void)
 		return 0;
 	}
 	memset(tbufs[0], 0, offsetof(struct gp_tbuf, data));
+	gp_codec_init(&tbufs[0]->codec, GP_FORMAT_VERSION);
 	tbufs[0]->used = 1;
 	ntbufs = 1;
 	gp_trace_lock();
@@ -1240,15 +1223,11 @@ void gp_finish(int reason)
 	gp_trace_lock();
 	if (mine && gp_state == GP_STATE_ON) {
 		late_done = 1;
-		uint8_t *p = gp_trace_reserve(GP_REC_HEADER + 2 * GP_VARINT_MAX);
+		uint8_t *p = gp_trace_reserve(GP_END_REC_MAX);
 		if (p) {
 			put_counts();
-			p = buf + buf_len;
-			struct gp_rec r;
-			gp_rec_begin(&r, p);
-			gp_rec_u(&r, (uint64_t)reason);
-			gp_rec_u(&r, gp_now());
-			gp_trace_commit(gp_rec_end(&r, GP_TAG_END));
+			struct gp_end_rec x = { .reason = (uint64_t)reason, .time = gp_now() };
+			gp_trace_commit(gp_enc_end(buf + buf_len, &x));
 		}
 		flush_locked(1);
 		if (writer_ready)
@@ -1380,10 +1359,9 @@ static inline int chain_ours(const struct gp_block *b)
 static void end_chain_in(struct gp_tbuf *tb, const struct gp_block *b)
 {
 	if (chain_ours(b)) { /* else it began in the parent's trace (before fork) */
-		struct gp_rec r;
-		gp_rec_begin_small(&r, tb_room(tb, GP_REC_HEADER + GP_VARINT_MAX));
-		put_chain(&r, tb, b->ref);
-		tb->len += gp_rec_end_small(&r, GP_TAG_CHAIN_END);
+		uint8_t *p = tb_room(tb, GP_CHAIN_END_REC_MAX);
+		tb->len += gp_enc_chain_end(p, &tb->codec, b->ref);
+		note_chain(tb, b->ref);
 		tb->nrec++;
 	}
 	chain_id_release(tb, b->ref);
@@ -1430,15 +1408,12 @@ static GP_HOT uint32_t begin_chain_in(struct gp_tbuf *tb, uint64_t size, unsigne
                                       uint32_t origin)
 {
 	uint32_t chain = chain_id_new(tb, origin);
-	struct gp_rec rec;
-	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 5 * GP_VARINT_MAX));
-	put_chain(&rec, tb, chain);
-	gp_rec_u(&rec, origin);
-	gp_rec_u(&rec, size);
-	put_time(&rec, tb);
-	if (kind != GP_CHAIN_REALLOC)
-		gp_rec_u(&rec, kind);
-	tb->len += gp_rec_end_small(&rec, GP_TAG_CHAIN);
+	struct gp_chain_rec x = {
+		.chain = chain, .origin = origin, .size = size, .time = tb->now, .kind = kind,
+	};
+	uint8_t *p = tb_room(tb, GP_CHAIN_REC_MAX);
+	tb->len += gp_enc_chain(p, &tb->codec, &x);
+	note_chain(tb, chain);
 	tb->nrec++;
 	return chain;
 }
@@ -1446,17 +1421,13 @@ static GP_HOT uint32_t begin_chain_in(struct gp_tbuf *tb, uint64_t size, unsigne
 static ALWAYS_INLINE void put_step_in(struct gp_tbuf *tb, uint32_t chain, uint32_t sid, uint64_t old,
                         uint64_t n, unsigned flags, const uint64_t *copied)
 {
-	struct gp_rec rec;
-	gp_rec_begin_small(&rec, tb_room(tb, GP_REC_HEADER + 6 * GP_VARINT_MAX));
-	put_chain(&rec, tb, chain);
-	int timed = tb->now > tb->last_time; /* the coarse clock ticks every few ms */
-	gp_rec_u(&rec, (uint64_t)sid << 3 | flags | (timed ? GP_STEP_TIMED : 0));
-	gp_rec_z(&rec, (int64_t)(n - old));
-	if (timed)
-		put_time(&rec, tb);
-	if (copied)
-		gp_rec_u(&rec, *copied);
-	tb->len += gp_rec_end_small(&rec, GP_TAG_STEP);
+	struct gp_step_rec x = {
+		.chain = chain, .stack = sid, .delta = (int64_t)(n - old), .flags = flags,
+		.time = tb->now, .with_copied = copied != NULL, .copied = copied ? *copied : 0,
+	};
+	uint8_t *p = tb_room(tb, GP_STEP_REC_MAX);
+	tb->len += gp_enc_step(p, &tb->codec, &x);
+	note_chain(tb, chain);
 	tb->nrec++;
 	tb->nstep++;
 }
@@ -1718,10 +1689,9 @@ GP_HOT int gp_free_chain_fast(void *p)
 		return 0; /* a parent's chain, or claim() needed */
 	if (!tb_enter(tb))
 		return 0;
-	struct gp_rec r;
-	gp_rec_begin_small(&r, tb_room(tb, GP_REC_HEADER + GP_VARINT_MAX));
-	put_chain(&r, tb, slot + 1);
-	tb->len += gp_rec_end_small(&r, GP_TAG_CHAIN_END);
+	uint8_t *rec = tb_room(tb, GP_CHAIN_END_REC_MAX);
+	tb->len += gp_enc_chain_end(rec, &tb->codec, slot + 1);
+	note_chain(tb, slot + 1);
 	tb->nrec++;
 	chain_id_release(tb, slot + 1);
 	tb_leave(tb);

@@ -3,6 +3,7 @@
 #include "modules.h"
 
 #include "collector.h"
+#include "gp_codec.h"
 #include "gp_format.h"
 #include "gp_record.h"
 
@@ -169,18 +170,14 @@ static int sync_one(struct dl_phdr_info *info, size_t size, void *data)
 	size_t blen = build_id(info, &bid);
 	if (blen > 64)
 		blen = 64;
-	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + 6 * GP_VARINT_MAX + plen + blen);
+	uint8_t *p = gp_trace_reserve(GP_MODULE_REC_MAX(plen, blen));
 	if (!p)
 		return 1;
-	struct gp_rec r;
-	gp_rec_begin(&r, p);
-	gp_rec_u(&r, m->id);
-	gp_rec_u(&r, info->dlpi_addr);
-	gp_rec_u(&r, lo);
-	gp_rec_u(&r, hi);
-	gp_rec_bytes(&r, path, plen);
-	gp_rec_bytes(&r, bid, blen);
-	gp_trace_commit(gp_rec_end(&r, GP_TAG_MODULE));
+	struct gp_module_rec x = {
+		.id = m->id, .bias = info->dlpi_addr, .lo = lo, .hi = hi,
+		.path = (const uint8_t *)path, .path_len = plen, .build_id = bid, .build_id_len = blen,
+	};
+	gp_trace_commit(gp_enc_module(p, &x));
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #include "stacks.h"
 
 #include "collector.h"
+#include "gp_codec.h"
 #include "gp_format.h"
 #include "gp_record.h"
 #include "ialloc.h"
@@ -193,20 +194,11 @@ static void emit(struct stack *s)
 	 * address may now belong to another object, even within a known range. */
 	if ((unknown || gp_modules_changed_locked()) && gp_modules_sync_locked())
 		new_epoch();
-	uint8_t *p = gp_trace_reserve(GP_REC_HEADER + (2 + (size_t)s->n) * GP_VARINT_MAX);
+	uint8_t *p = gp_trace_reserve(GP_STACK_REC_MAX(s->n));
 	if (!p)
 		return;
-	struct gp_rec r;
-	gp_rec_begin(&r, p);
-	gp_rec_u(&r, s->id);
-	gp_rec_u(&r, s->n);
-	for (unsigned i = 0; i < s->n; i++) {
-		if (i == 0)
-			gp_rec_u(&r, s->ips[0]);
-		else
-			gp_rec_z(&r, (int64_t)(s->ips[i] - s->ips[i - 1]));
-	}
-	gp_trace_commit(gp_rec_end(&r, GP_TAG_STACK));
+	struct gp_stack_rec x = { .id = s->id, .n = s->n, .addrs = s->ips };
+	gp_trace_commit(gp_enc_stack(p, &x));
 	s->gen = gp_gen;
 }
 

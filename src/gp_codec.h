@@ -121,14 +121,14 @@ struct gp_record {
 #define GP_STACK_REC_MAX(n) (GP_REC_HEADER + (2 + (size_t)(n)) * GP_VARINT_MAX)
 
 /* A chain id as the segment's zigzag delta from the previous one. */
-static inline void gp_codec_put_chain(struct gp_rec *r, struct gp_codec *c, uint64_t chain)
+static inline __attribute__((always_inline)) void gp_codec_put_chain(struct gp_rec *r, struct gp_codec *c, uint64_t chain)
 {
 	gp_rec_z(r, (int64_t)(chain - c->chain));
 	c->chain = chain;
 }
 
 /* A time as the segment's increment (times never decrease: an earlier one writes 0). */
-static inline void gp_codec_put_time(struct gp_rec *r, struct gp_codec *c, uint64_t time)
+static inline __attribute__((always_inline)) void gp_codec_put_time(struct gp_rec *r, struct gp_codec *c, uint64_t time)
 {
 	uint64_t d = 0;
 	if (time > c->time) {
@@ -140,7 +140,11 @@ static inline void gp_codec_put_time(struct gp_rec *r, struct gp_codec *c, uint6
 
 /* ---- encoders of the current version: @return the record's size at `buf` ---------------- */
 
-static inline size_t gp_enc_chain(uint8_t *buf, struct gp_codec *c, const struct gp_chain_rec *x)
+/* The preload's hot path inlines these whatever the compiler's size heuristics say: a call
+ * to gp_enc_step from record_step costs more than the record (the fields are in registers). */
+#define GP_ENC_HOT static inline __attribute__((always_inline))
+
+GP_ENC_HOT size_t gp_enc_chain(uint8_t *buf, struct gp_codec *c, const struct gp_chain_rec *x)
 {
 	struct gp_rec r;
 	gp_rec_begin_small(&r, buf);
@@ -153,7 +157,7 @@ static inline size_t gp_enc_chain(uint8_t *buf, struct gp_codec *c, const struct
 	return gp_rec_end_small(&r, GP_TAG_CHAIN);
 }
 
-static inline size_t gp_enc_step(uint8_t *buf, struct gp_codec *c, const struct gp_step_rec *x)
+GP_ENC_HOT size_t gp_enc_step(uint8_t *buf, struct gp_codec *c, const struct gp_step_rec *x)
 {
 	struct gp_rec r;
 	gp_rec_begin_small(&r, buf);
@@ -168,7 +172,7 @@ static inline size_t gp_enc_step(uint8_t *buf, struct gp_codec *c, const struct 
 	return gp_rec_end_small(&r, GP_TAG_STEP);
 }
 
-static inline size_t gp_enc_chain_end(uint8_t *buf, struct gp_codec *c, uint64_t chain)
+GP_ENC_HOT size_t gp_enc_chain_end(uint8_t *buf, struct gp_codec *c, uint64_t chain)
 {
 	struct gp_rec r;
 	gp_rec_begin_small(&r, buf);

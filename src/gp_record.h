@@ -67,8 +67,9 @@ static inline void gp_rec_begin_small(struct gp_rec *r, uint8_t *buf)
 	r->p = buf + 2;
 	r->small = 1;
 }
-static inline void gp_rec_u(struct gp_rec *r, uint64_t v) { r->p += gp_put_varint(r->p, v); }
-static inline void gp_rec_z(struct gp_rec *r, int64_t v) { r->p += gp_put_varint(r->p, gp_zigzag(v)); }
+/* always_inline: the preload's hot encoders (gp_codec.h) must stay calls-free. */
+static inline __attribute__((always_inline)) void gp_rec_u(struct gp_rec *r, uint64_t v) { r->p += gp_put_varint(r->p, v); }
+static inline __attribute__((always_inline)) void gp_rec_z(struct gp_rec *r, int64_t v) { r->p += gp_put_varint(r->p, gp_zigzag(v)); }
 void gp_rec_bytes(struct gp_rec *r, const void *data, size_t len);
 /* Finish the record with `tag`: a payload under 128 bytes gets a one-byte length (and moves
  * down), a longer one a padded 4-byte length in place. @return total bytes from buf. */
