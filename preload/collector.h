@@ -14,30 +14,11 @@
 
 #include "alloc.h"
 #include "blocks.h"
+#include "counts.h"
 #include "shadow.h"
 #include "stacks.h"
 #include "tls.h"
-
-/* The hot paths (every allocation, free, copy and step) are kept together in .text.hot, and
- * the slow ones out of their way in .text.unlikely: the program's own code competes with
- * ours for the instruction cache (sqlite's misses it 44% more often under the preload,
- * cachegrind says). */
-#define GP_HOT __attribute__((hot))
-#define GP_COLD __attribute__((cold, noinline))
-
-enum gp_state {
-	GP_STATE_UNINIT = 0,
-	GP_STATE_INITING,
-	GP_STATE_ON,
-	GP_STATE_OFF, /* disabled, failed, or finished: the program runs on untouched */
-};
-
-extern int gp_state;
-
-/* Bring the collector up (idempotent, thread-safe). @return nonzero if tracing is on. */
-int gp_init(void);
-/* The constructor's part: read the environment, register fork handlers. */
-void gp_init_late(void);
+#include "trace.h"
 
 /*
  * Every entry point gets the return address `ra` and stack pointer `cfa` of the program's
@@ -203,49 +184,5 @@ void gp_realloc_begin(void *p, struct gp_realloc *r);
 /* q = what the real realloc returned (NULL: failed, p is unchanged). */
 void gp_realloc_end(void *p, void *q, size_t n, struct gp_realloc *r, uint64_t ra,
                     uint64_t cfa);
-
-/* Counters for allocations and frees that need no record: per thread, no atomic operation
- * on the hot path (summed when the trace is flushed). */
-void gp_count_slow(int free);
-static inline void gp_count_alloc(void)
-{
-	if (__builtin_expect(gp_tls.reg > 0, 1))
-		gp_tls_bump(&gp_tls.allocs);
-	else
-		gp_count_slow(0);
-}
-static inline void gp_count_free(void)
-{
-	if (__builtin_expect(gp_tls.reg > 0, 1))
-		gp_tls_bump(&gp_tls.frees);
-	else
-		gp_count_slow(1);
-}
-
-/* Move every buffer's records to the trace file (the flusher's tick, flusher.h). */
-void gp_trace_drain(void);
-
-/* Write everything out and stop (exit, _exit, exec). */
-void gp_finish(int reason);
-/* exec failed: start a new trace so nothing after it is lost. */
-void gp_restart_after_exec(void);
-
-/* The pid the current trace belongs to (a vfork child has another and must not write). */
-extern int gp_pid;
-
-/* ---- trace emission, for stacks.c and modules.c ---- */
-void gp_trace_lock(void);
-void gp_trace_unlock(void);
-/* Room for a record of at most `max` bytes, or NULL if tracing stopped. Trace lock held. */
-uint8_t *gp_trace_reserve(size_t max);
-void gp_trace_commit(size_t n);
-/* Nanoseconds since the trace began. */
-uint64_t gp_now(void);
-/* Report a problem once on stderr (allocation-free) and stop tracing. */
-void gp_fail(const char *what, int err);
-/* The current trace generation (bumped by every new trace in the same process). */
-extern unsigned gp_gen;
-/* GROWPROF_DEPTH */
-extern unsigned gp_depth;
 
 #endif

@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "flusher.h"
 
-#include "collector.h"
 #include "tls.h"
 
 #include <fcntl.h>
@@ -28,7 +27,11 @@ static int stop_word;     /* futex: 1 asks the thread to end */
 static int stat_fd = -1;  /* /proc/<pid>/stat, for alone() */
 static __thread int is_flusher __attribute__((tls_model("initial-exec")));
 
+static void (*tick)(void); /* what it does every GP_FLUSH_TICK (gp_flusher_set_tick) */
+
 int gp_flusher_self(void) { return is_flusher; }
+
+void gp_flusher_set_tick(void (*fn)(void)) { tick = fn; }
 
 /*
  * Is the flusher the last thread of the process? glibc ends a process whose last thread
@@ -74,7 +77,7 @@ static void *flusher_main(void *arg)
 		syscall(SYS_futex, &stop_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
 		if (__atomic_load_n(&stop_word, __ATOMIC_ACQUIRE))
 			break;
-		gp_trace_drain();
+		tick();
 		if (alone()) {
 			/* What glibc does when the last thread exits: the program's atexit
 			 * handlers and our destructor (which finishes the trace) run here. */
@@ -192,64 +195,4 @@ static void stop_locked(void)
 	syscall(SYS_futex, &stop_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 	pthread_join(flusher, NULL); /* returns once the kernel has let the thread go */
 	gp_flusher_running = 0;
-}
-
-/* ---- namespaces: calls that need the process to be single-threaded ---- */
-
-/*
- * unshare of a user namespace (or of CLONE_THREAD, CLONE_SIGHAND, CLONE_VM) and setns
- * (into a user namespace, or a mount namespace: threads share their fs_struct) fail with
- * EINVAL in a multithreaded process. `unshare -U`, bubblewrap, rootless containers do
- * them in a process that has no other thread, except ours: the flusher steps aside for
- * the call and comes back after. Not in a vfork child: the thread is its parent's.
- */
-#define EXPORT __attribute__((visibility("default")))
-#define GP_SOLO_FLAGS (CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)
-
-static int stepped_aside(void)
-{
-	if (!gp_flusher_running || getpid() != gp_pid)
-		return 0;
-	gp_flusher_stop();
-	return 1;
-}
-
-/* The call, retried a few times on EINVAL: pthread_join may return a moment before the
- * kernel has taken the thread off the process's list. */
-static long solo_call(long nr, long a, long b, int aside)
-{
-	long rc;
-	for (int i = 0;; i++) {
-		rc = syscall(nr, a, b);
-		if (rc == 0 || errno != EINVAL || !aside || i == 50)
-			break;
-		struct timespec ts = { 0, 200000 };
-		nanosleep(&ts, NULL);
-	}
-	return rc;
-}
-
-static void come_back(int aside)
-{
-	if (aside) {
-		int e = errno;
-		gp_flusher_start();
-		errno = e;
-	}
-}
-
-EXPORT int unshare(int flags)
-{
-	int aside = (flags & GP_SOLO_FLAGS) ? stepped_aside() : 0;
-	long rc = solo_call(SYS_unshare, flags, 0, aside);
-	come_back(aside);
-	return (int)rc;
-}
-
-EXPORT int setns(int fd, int nstype)
-{
-	int aside = stepped_aside();
-	long rc = solo_call(SYS_setns, fd, nstype, aside);
-	come_back(aside);
-	return (int)rc;
 }

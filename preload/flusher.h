@@ -18,6 +18,9 @@
 #define GP_FLUSH_TICK 50000000 /* ns between two drains */
 #endif
 
+/* What the thread does on every tick (the layer above's drain): set before the first start. */
+void gp_flusher_set_tick(void (*fn)(void));
+
 /* Start the thread (from the constructor, and in a fork child, which has none: threads do
  * not survive fork). Called outside every lock of ours and with gp_tls.busy clear: what
  * pthread_create allocates is the program's for us and for any interposer in front of us.

@@ -10,18 +10,23 @@
 #define _GNU_SOURCE
 #include "alloc.h"
 #include "collector.h"
+#include "flusher.h"
 #include "gp_format.h"
+#include "lifecycle.h"
 #include "modules.h"
 #include "tls.h"
+#include "trace.h"
 
 #include <malloc.h>
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -545,4 +550,63 @@ EXPORT int execle(const char *path, const char *arg, ...)
 	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);
 	return execve(path, argv, envp);
+}
+
+/* ---- namespaces: calls that need the process to be single-threaded ---- */
+
+/*
+ * unshare of a user namespace (or of CLONE_THREAD, CLONE_SIGHAND, CLONE_VM) and setns
+ * (into a user namespace, or a mount namespace: threads share their fs_struct) fail with
+ * EINVAL in a multithreaded process. `unshare -U`, bubblewrap, rootless containers do
+ * them in a process that has no other thread, except ours: the flusher steps aside for
+ * the call and comes back after. Not in a vfork child: the thread is its parent's.
+ */
+#define GP_SOLO_FLAGS (CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)
+
+static int stepped_aside(void)
+{
+	if (!gp_flusher_running || getpid() != gp_pid)
+		return 0;
+	gp_flusher_stop();
+	return 1;
+}
+
+/* The call, retried a few times on EINVAL: pthread_join may return a moment before the
+ * kernel has taken the thread off the process's list. */
+static long solo_call(long nr, long a, long b, int aside)
+{
+	long rc;
+	for (int i = 0;; i++) {
+		rc = syscall(nr, a, b);
+		if (rc == 0 || errno != EINVAL || !aside || i == 50)
+			break;
+		struct timespec ts = { 0, 200000 };
+		nanosleep(&ts, NULL);
+	}
+	return rc;
+}
+
+static void come_back(int aside)
+{
+	if (aside) {
+		int e = errno;
+		gp_flusher_start();
+		errno = e;
+	}
+}
+
+EXPORT int unshare(int flags)
+{
+	int aside = (flags & GP_SOLO_FLAGS) ? stepped_aside() : 0;
+	long rc = solo_call(SYS_unshare, flags, 0, aside);
+	come_back(aside);
+	return (int)rc;
+}
+
+EXPORT int setns(int fd, int nstype)
+{
+	int aside = stepped_aside();
+	long rc = solo_call(SYS_setns, fd, nstype, aside);
+	come_back(aside);
+	return (int)rc;
 }

@@ -2,7 +2,7 @@
 #define _GNU_SOURCE
 #include "modules.h"
 
-#include "collector.h"
+#include "trace.h"
 #include "gp_codec.h"
 #include "gp_format.h"
 #include "gp_record.h"

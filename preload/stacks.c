@@ -2,7 +2,8 @@
 #define UNW_LOCAL_ONLY
 #include "stacks.h"
 
-#include "collector.h"
+#include "options.h"
+#include "trace.h"
 #include "gp_codec.h"
 #include "gp_format.h"
 #include "gp_record.h"

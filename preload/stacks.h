@@ -10,9 +10,8 @@
 
 #include <stdint.h>
 
+#include "options.h"
 #include "tls.h"
-
-#define GP_DEPTH_MAX 256
 
 /* Where our own code lives, so captured stacks can drop the profiler's frames. */
 void gp_stacks_init(uintptr_t self_lo, uintptr_t self_hi);
