@@ -11,6 +11,10 @@
 
 #include "tls.h"
 
+/* Declared hidden as they are defined (-fvisibility=hidden): reached directly, not
+ * through the GOT. */
+#pragma GCC visibility push(hidden)
+
 /* Cumulative counters of this trace, of threads that have none of their own. Relaxed
  * atomics: exact, and no lock. */
 extern uint64_t gp_n_allocs, gp_n_frees, gp_n_failed, gp_n_steps, gp_n_chains;
@@ -66,5 +70,7 @@ void gp_counts_thread_gone(struct gp_tls *t);
 void gp_counts_lock(void);
 void gp_counts_unlock(void);
 void gp_counts_fork_child(void);
+
+#pragma GCC visibility pop
 
 #endif

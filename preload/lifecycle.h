@@ -6,6 +6,10 @@
 #ifndef GP_LIFECYCLE_H
 #define GP_LIFECYCLE_H
 
+/* Declared hidden as they are defined (-fvisibility=hidden): reached directly, not
+ * through the GOT. */
+#pragma GCC visibility push(hidden)
+
 /* Bring the collector up (idempotent, thread-safe). @return nonzero if tracing is on. */
 int gp_init(void);
 /* The constructor's part: read the environment, register fork handlers, create the file,
@@ -16,5 +20,7 @@ void gp_init_late(void);
 void gp_finish(int reason);
 /* exec failed: start a new trace so nothing after it is lost. */
 void gp_restart_after_exec(void);
+
+#pragma GCC visibility pop
 
 #endif

@@ -6,6 +6,10 @@
 #ifndef GP_OPTIONS_H
 #define GP_OPTIONS_H
 
+/* Declared hidden as they are defined (-fvisibility=hidden): reached directly, not
+ * through the GOT. */
+#pragma GCC visibility push(hidden)
+
 #define GP_DEPTH_MAX 256
 
 /* GROWPROF_DEPTH: frames per stack (1 to GP_DEPTH_MAX, default 64). */
@@ -16,5 +20,7 @@ extern char gp_out_pattern[1024];
 /* Read the environment again (the first call may be too early for it). @return -1 if there
  * is no environment yet (nothing read), 1 if GROWPROF_DISABLE asks for no profiling, else 0. */
 int gp_options_read(void);
+
+#pragma GCC visibility pop
 
 #endif

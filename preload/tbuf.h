@@ -14,6 +14,10 @@
 #include "tls.h"
 #include "trace.h"
 
+/* Declared hidden as they are defined (-fvisibility=hidden): reached directly, not
+ * through the GOT. */
+#pragma GCC visibility push(hidden)
+
 /*
  * Chain ids are recycled slots: a chain's id is free again once its CHAIN_END is written, so
  * the ids of live chains stay small enough to sit in a block's shadow entry next to its
@@ -196,5 +200,7 @@ void gp_tbuf_move_all(void);
 void gp_tbuf_ids_lock(void);
 void gp_tbuf_ids_unlock(void);
 void gp_tbuf_fork_child(void);
+
+#pragma GCC visibility pop
 
 #endif

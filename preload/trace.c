@@ -40,21 +40,13 @@ static ino_t out_ino;  /* descriptor (a subprocess child before exec) and reuse 
 static int writer_ready;
 static struct gp_writer writer;
 static char out_path[1200];
-static uint64_t t0;
+uint64_t gp_t0;
 static int fail_reported;
 static int late_done;
 static uint64_t last_flush;   /* gp_now() of the last flush */
 /* ns: how often the program's own threads flush the trace when the flusher (flusher.h) is
  * not running; with it, they leave that to it. */
 #define FLUSH_EVERY 500000000ull
-
-uint64_t gp_now(void)
-{
-	/* Coarse: a memory read in the vDSO. The precise clock cost as much as unwinding. */
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - t0;
-}
 
 void gp_trace_lock(void) { spin_lock(&trace_mu); }
 
@@ -464,7 +456,7 @@ int gp_trace_begin_locked(void)
 	struct timespec rt, mono;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
-	t0 = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
+	gp_t0 = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
 	gp_pid = getpid();
 	buf_len = 0;
 	memcpy(buf, GP_MAGIC, GP_MAGIC_LEN);
@@ -482,7 +474,7 @@ int gp_trace_begin_locked(void)
 	struct gp_process_rec x = {
 		.pid = (uint64_t)gp_pid, .ppid = (uint64_t)getppid(),
 		.start_realtime = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec,
-		.start_mono = t0,
+		.start_mono = gp_t0,
 		.exe = (const uint8_t *)exe, .exe_len = (size_t)en,
 		.cmdline = (const uint8_t *)cmd, .cmdline_len = cn,
 		.depth = gp_depth,

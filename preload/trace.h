@@ -14,9 +14,14 @@
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "flusher.h"
 #include "tls.h"
+
+/* Declared hidden as they are defined (-fvisibility=hidden): reached directly, not
+ * through the GOT. */
+#pragma GCC visibility push(hidden)
 
 /* The hot paths (every allocation, free, copy and step) are kept together in .text.hot, and
  * the slow ones out of their way in .text.unlikely: the program's own code competes with
@@ -66,8 +71,16 @@ void gp_trace_unlock(void);
 /* Room for a record of at most `max` bytes, or NULL if tracing stopped. Trace lock held. */
 uint8_t *gp_trace_reserve(size_t max);
 void gp_trace_commit(size_t n);
-/* Nanoseconds since the trace began. */
-uint64_t gp_now(void);
+/* CLOCK_MONOTONIC when the trace began. */
+extern uint64_t gp_t0;
+/* Nanoseconds since the trace began. Inline: every chain record takes the time. */
+static inline uint64_t gp_now(void)
+{
+	/* Coarse: a memory read in the vDSO. The precise clock cost as much as unwinding. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - gp_t0;
+}
 /* Report a problem once on stderr (allocation-free) and stop tracing. */
 void gp_fail(const char *what, int err);
 
@@ -115,5 +128,7 @@ void gp_trace_writer_lock(void);
 void gp_trace_writer_unlock(void);
 /* In a fork child: both locks free, the parent's pending buffer not written. */
 void gp_trace_fork_child(void);
+
+#pragma GCC visibility pop
 
 #endif
